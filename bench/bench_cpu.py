@@ -4,7 +4,8 @@ Rows (each library timed alternately, A B / B A / ..., medians of --repeats):
   * training images/s at batch --batch (ddpm_nb: `Trainer.step` with its CPU defaults; diffusers: UNet2DModel +
     DDPMScheduler with the train_unconditional recipe — AdamW, cosine warm-up schedule, grad clipping, EMAModel);
     --variants adds ddpm_nb with channels_last=True and diffusers with channels_last (same change on both sides);
-  * time to sample 64 images with 1000 ancestral steps (ddpm_nb `sample(..., 'ancestral')` vs the DDPMPipeline loop:
+  * time to sample 64 images with 1000 ancestral steps (ddpm_nb `sample(FastDenoiser(model), ..., 'ancestral')`, i.e. its
+    CPU default of a channels-last model, which is what `load_run` returns — vs the DDPMPipeline loop:
     DDPMScheduler.step over its 1000 timesteps);
   * time to sample 64 images with 50 DDIM steps (ddpm_nb `sample(..., 'ddim', steps=50)` vs DDIMScheduler, 50 steps).
 
@@ -27,7 +28,7 @@ from common import (PRESETS, DiffusersRecipe, alternate, check_same_architecture
 from ddpm_nb.data import get_dataset  # noqa: E402
 from ddpm_nb.diffusion import GaussianDiffusion  # noqa: E402
 from ddpm_nb.models import UNet, load_diffusers_unet_weights  # noqa: E402
-from ddpm_nb.sampling import p_sample_loop_progressive, sample  # noqa: E402
+from ddpm_nb.sampling import FastDenoiser, p_sample_loop_progressive, sample  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer, dataset_tensor  # noqa: E402
 
 
@@ -111,7 +112,8 @@ def bench_sample(a, rows):
     cfg = PRESETS['digits']
     torch.manual_seed(0)
     unet = diffusers_twin(cfg).eval()
-    ours = load_diffusers_unet_weights(UNet(cfg), unet.state_dict()).eval()
+    # ddpm_nb as a user samples it: `load_run` hands back a channels-last model on CPU, the same as FastDenoiser's CPU defaults
+    ours = FastDenoiser(load_diffusers_unet_weights(UNet(cfg), unet.state_dict())).eval()
     diffusion = GaussianDiffusion('linear', 1000)
     k = min(a.ancestral_steps, 1000)
     scale = 1000 / k

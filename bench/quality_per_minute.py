@@ -3,8 +3,9 @@
 Both sides train the *same* U-Net (ddpm_nb's 'digits' preset and its diffusers UNet2DModel twin, identical parameter
 count) on the bundled digits for `--minutes` of training time each:
 
-  * ddpm_nb: `Trainer` with `TrainConfig()` defaults (batch 64, AdamW lr 2e-4, 200 warm-up steps, grad clip 1,
-    EMA 0.9999 with warm-up, dropout 0.1 from the preset) — the course's CPU recipe;
+  * ddpm_nb: `Trainer` with the course's CPU recipe for the digits — the command line's `DIGITS_DEFAULTS` (batch 32,
+    AdamW lr 4e-4, 100 warm-up steps) on top of `TrainConfig()` (grad clip 1, EMA 0.9999 with warm-up, dropout 0.1
+    from the preset); `--nb-recipe paper` uses plain `TrainConfig()` (batch 64, lr 2e-4, 200 warm-up steps) instead;
   * diffusers: its train_unconditional example's recipe (AdamW lr 1e-4, betas (0.95, 0.999), weight decay 1e-6,
     500 warm-up steps then cosine decay — here over the time budget, since the step count is not known in advance —,
     grad clip 1, EMAModel(inv_gamma=1, power=3/4, max 0.9999), batch 16, DDPMScheduler 1000 linear, epsilon, MSE).
@@ -30,6 +31,7 @@ from common import PRESETS, DiffusersAsModel, DiffusersRecipe, check_same_archit
 from ddpm_nb.data import get_dataset  # noqa: E402
 from ddpm_nb.evaluation import sample_quality  # noqa: E402
 from ddpm_nb.sampling import sample  # noqa: E402
+from ddpm_nb.cli import DIGITS_DEFAULTS  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer, dataset_tensor  # noqa: E402
 
 
@@ -45,6 +47,8 @@ def parse(argv=None):
     p.add_argument('--nb-variant', action='append', default=[], metavar='NAME:KEY=VAL,...',
                    help="also train ddpm_nb with these TrainConfig overrides, e.g. 'b16:batch_size=16,lr=4e-4,warmup_steps=50' "
                         '(repeatable; every variant gets the same budget and is interleaved with the others)')
+    p.add_argument('--nb-recipe', choices=('course', 'paper'), default='course',
+                   help="ddpm_nb's main side: the course's digits recipe (the CLI's defaults) or plain TrainConfig() (default course)")
     p.add_argument('--json', type=Path, default=None)
     return p.parse_args(argv)
 
@@ -67,12 +71,14 @@ def main(argv=None):
     budget = a.minutes * 60
     data = dataset_tensor(get_dataset('digits'))
 
-    nb = Trainer(TrainConfig(steps=10 ** 9, log_every=10 ** 9, ckpt_every=10 ** 9, seed=a.seed), data=data)
+    recipe = dict(DIGITS_DEFAULTS) if a.nb_recipe == 'course' else {}
+    nb = Trainer(TrainConfig(steps=10 ** 9, log_every=10 ** 9, ckpt_every=10 ** 9, seed=a.seed, **recipe), data=data)
+    nb_name = f'ddpm_nb {a.nb_recipe} recipe'
     df = DiffusersRecipe(PRESETS['digits'], data, batch_size=16, time_budget=budget, seed=a.seed)
     n_nb, n_df = check_same_architecture(nb.model, df.model)
     print(f'parameters: ddpm_nb {n_nb:,}  diffusers {n_df:,}; budget {budget:.0f} s of training each', flush=True)
 
-    sides = {'ddpm_nb defaults': dict(step=nb.step, batch=nb.cfg.batch_size, used=0.0, steps=0, losses=[], model=nb.ema),
+    sides = {nb_name: dict(step=nb.step, batch=nb.cfg.batch_size, used=0.0, steps=0, losses=[], model=nb.ema, over=recipe),
              'diffusers recipe': dict(step=df.step, batch=df.batch_size, used=0.0, steps=0, losses=[], model=None)}
     for spec in a.nb_variant:
         name, _, kv = spec.partition(':')
@@ -119,7 +125,7 @@ def main(argv=None):
               f"loss {row['final_loss']:.4f}   FD {row['fd']:8.2f}   IS {row['is_score']:.2f}")
     ratio = nbr['fd'] / dfr['fd']
     ex = lambda r: max(r['fd'] - floor, 1e-9)
-    print(f'  FD ratio ddpm_nb defaults / diffusers = {ratio:.3f}  (target: at most 1/3 = 0.333 at 5 minutes); '
+    print(f'  FD ratio {nb_name} / diffusers = {ratio:.3f}  (target: at most 1/3 = 0.333 at 5 minutes); '
           f'ratio of FD above the floor = {ex(nbr) / ex(dfr):.3f}')
     for row in rows[2:]: print(f"  FD ratio {row['what']} / diffusers = {row['fd'] / dfr['fd']:.3f}, above the floor "
                                f"{ex(row) / ex(dfr):.3f}   ({row['overrides']})")

@@ -112,10 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--steps', type=_pos_int('--steps'), default=50)
     e.add_argument('--seed', type=int, default=0)
     e.add_argument('--json', default=None, help='also write the numbers to this JSON file')
+    e.add_argument('--root', default=None, help='where the torchvision-layout files of the run\'s data set are (as for train)')
     e.add_argument('--device', default='auto')
     for sp in (s, e):
         sp.add_argument('--schedule', default=None, help='refuse the run unless it was trained with this schedule')
         sp.add_argument('--T', type=_pos_int('--T'), default=None, help='refuse the run unless it was trained with this T')
+    for sp in (t, s, e):
+        sp.add_argument('--threads', type=_pos_int('--threads'), default=None,
+                        help='CPU threads for torch (default: one per core; on a busy machine 1 is often several times faster)')
     return p
 
 # %% ../nbs/11_cli.ipynb #514b9411
@@ -234,7 +238,12 @@ def cmd_eval(a) -> int:
     if do_bpd and len(meta['data_shape']) != 3: raise ValueError('bits/dim is defined for 8-bit image data; this run is on 2-D points (drop --bpd)')
     if do_fd and meta['config']['data'] != 'digits':
         raise ValueError(f"--fid uses the bundled digits classifier, so it needs a digits run (this one is {meta['config']['data']!r})")
-    r = evaluate(model, diffusion, data=meta['config']['data'], bpd=do_bpd, fd=do_fd, n_bpd=a.n_bpd, t_stride=a.t_stride,
+    data = meta['config']['data']
+    if do_bpd and a.root is not None:
+        from ddpm_nb.data import get_dataset
+        from ddpm_nb.training import dataset_tensor
+        data = dataset_tensor(get_dataset(data, split='test', root=a.root))
+    r = evaluate(model, diffusion, data=data, bpd=do_bpd, fd=do_fd, n_bpd=a.n_bpd, t_stride=a.t_stride,
                  n_samples=a.n_samples, sampler=a.sampler, steps=a.steps, seed=a.seed, device=device, progress=False)
     res = {'rundir': str(a.rundir), 'step': meta['step'], **r}
     for k, v in res.items(): _say(f'{k:>12}: {v:.4f}' if isinstance(v, float) else f'{k:>12}: {v}')
@@ -246,10 +255,11 @@ def main(argv=None) -> int:
     "The `ddpm_nb` console script."
     try:
         a = build_parser().parse_args(argv)
+        if a.threads: torch.set_num_threads(a.threads)
         return {'train': cmd_train, 'sample': cmd_sample, 'eval': cmd_eval}[a.command](a)
     except (UsageError, ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, ImportError) as e:
         # every bad input the library detects is one of these; one line, exit code 2
-        print(f'ddpm_nb: error: {e}', file=sys.stderr, flush=True)
+        print(f'ddpm_nb: error: {" ".join(str(e).split())}', file=sys.stderr, flush=True)    # one line, even for long hints
         return 2
     except FloatingPointError as e:
         print(f'ddpm_nb: training diverged: {e}', file=sys.stderr, flush=True)

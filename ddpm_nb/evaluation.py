@@ -294,6 +294,7 @@ def _model_data_shape(model: nn.Module) -> tuple | None:
     if cfg is not None and hasattr(cfg, 'in_dim'): return (cfg.in_dim,)
     return None
 
+@functools.lru_cache(maxsize=16)      # the same n and seed give the same numbers: compute them once per process
 def _floor_and_ceiling(n: int, seed: int, classifier=None, repeats: int = 10) -> tuple[float, float, float]:
     "FD of n training digits (mean, sd over `repeats` random subsets) and of n uniform-noise images, against the test split."
     ftr = _split_features('train')[0] if classifier is None else digits_features(get_dataset('digits').images(), classifier)[0]

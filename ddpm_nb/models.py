@@ -108,6 +108,15 @@ def _tuple(v, name):
     except (TypeError, ValueError): raise TypeError(f'{name} must be a sequence of integers, got {v!r}') from None
     return v
 
+def _config_from_dict(cls, d: dict, arch: str, label: str):
+    "Rebuild config `cls` from its `to_dict()`: the arch must match and every key must be a field."
+    d = dict(d); got = d.pop('arch', arch)
+    if got != arch: raise ValueError(f"this config is for arch={got!r}, not {arch!r}; use model_from_config")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown: raise TypeError(f'unknown {label} config keys {unknown}; valid keys: {", ".join(sorted(names))}')
+    return cls(**d)
+
 @dataclass
 class UNetConfig:
     "Hyper-parameters of `UNet` (improved-diffusion's names). Defaults: the paper's CIFAR-10 model."
@@ -165,12 +174,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> 'UNetConfig':
-        d = dict(d); arch = d.pop('arch', 'unet')
-        if arch != 'unet': raise ValueError(f"this config is for arch={arch!r}, not 'unet'; use model_from_config")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown: raise TypeError(f'unknown UNet config keys {unknown}; valid keys: {", ".join(sorted(names))}')
-        return cls(**d)
+        return _config_from_dict(cls, d, 'unet', 'UNet')
 
 # %% ../nbs/05_models.ipynb #b48feb09
 def _override(cfg, overrides: dict):
@@ -278,12 +282,7 @@ class MLPConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> 'MLPConfig':
-        d = dict(d); arch = d.pop('arch', 'mlp')
-        if arch != 'mlp': raise ValueError(f"this config is for arch={arch!r}, not 'mlp'; use model_from_config")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown: raise TypeError(f'unknown MLP config keys {unknown}; valid keys: {", ".join(sorted(names))}')
-        return cls(**d)
+        return _config_from_dict(cls, d, 'mlp', 'MLP')
 
 class MLPDenoiser(nn.Module):
     "ε-prediction for vectors: `model(x_t, t)` maps (B, in_dim) and steps (B,) to (B, out_dim)."

@@ -16,7 +16,7 @@ from .viz import show_images, show_points
 __all__ = ['SAMPLERS', 'p_sample', 'p_sample_loop_progressive', 'Trajectory', 'p_sample_loop', 'GaussianOracle', 'MixtureOracle',
            'show_trajectory', 'trajectory_widget', 'animate_trajectory', 'ddim_coefficients', 'ddim_sample',
            'ddim_sample_loop_progressive', 'ddim_sample_loop', 'space_timesteps', 'SpacedDiffusion', 'respace',
-           'ddim_reverse_sample', 'ddim_invert', 'sample']
+           'ddim_reverse_sample', 'ddim_invert', 'sample', 'FastDenoiser']
 
 # %% ../nbs/08_sampling.ipynb #fc761f0a
 def _device_of(model, device=None) -> torch.device:
@@ -446,3 +446,48 @@ def sample(model, diffusion, shape_or_n, sampler: str = 'ancestral', steps: int 
     finally:
         model.train(was_training)
     return torch.cat(outs)
+
+# %% ../nbs/08_sampling.ipynb #99bd3030
+class FastDenoiser(nn.Module):
+    """`model(x_t, t)` made fast for sampling: bf16 autocast (`amp`: 'auto' = on CUDA only, 'bf16', 'none'), channels-last
+    inputs (`channels_last`: None = on CUDA and CPU for image models), optional `torch.compile` and CUDA-graph replay
+    (`cuda_graph`, CUDA only). Returns float32; options that do not apply to the device are off, so it is safe anywhere."""
+    def __init__(self, model: nn.Module, amp: str = 'auto', channels_last: bool | None = None, compile: bool = False,
+                 cuda_graph: bool = False):
+        super().__init__()
+        if amp not in ('auto', 'bf16', 'none'): raise ValueError(f"amp must be 'auto', 'bf16' or 'none', got {amp!r}")
+        self.model, dev = model, _device_of(model, None)
+        self.device_type = dev.type
+        self.amp = amp == 'bf16' or (amp == 'auto' and dev.type == 'cuda')
+        try: image = len(_data_shape(model)) == 3
+        except ValueError: image = False
+        self.channels_last = image and (dev.type in ('cuda', 'cpu') if channels_last is None else channels_last)
+        if self.channels_last: model.to(memory_format=torch.channels_last)
+        self.net = torch.compile(model) if compile else model
+        self.cuda_graph = bool(cuda_graph) and dev.type == 'cuda'
+        self.cfg, self.data_shape = getattr(model, 'cfg', None), getattr(model, 'data_shape', None)   # for sample()'s shape
+        self._graphs = {}
+
+    def _eager(self, x, t):
+        if self.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.net(x, t).float()
+
+    def _capture(self, x, t):
+        "Record one call on static buffers (after warm-up runs on a side stream, as CUDA graphs require)."
+        sx, st = x.clone(), t.clone()
+        side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3): self._eager(sx, st)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph): out = self._eager(sx, st)
+        return graph, sx, st, out
+
+    def forward(self, x, t):
+        if not self.cuda_graph or torch.is_grad_enabled(): return self._eager(x, t)
+        key = (tuple(x.shape), x.dtype, t.dtype, self.training)
+        if key not in self._graphs: self._graphs[key] = self._capture(x, t)
+        graph, sx, st, out = self._graphs[key]
+        sx.copy_(x); st.copy_(t); graph.replay()
+        return out.clone()                       # the static output is overwritten by the next replay

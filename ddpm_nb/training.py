@@ -30,7 +30,8 @@ def ema_decay_at(step: int, decay: float = 0.9999, warmup: bool = True) -> float
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float):
     "θ̄ ← decay·θ̄ + (1−decay)·θ for parameters; buffers are copied."
-    for e, p in zip(ema.parameters(), model.parameters()): e.lerp_(p.detach(), 1 - decay)
+    # one fused call over all tensors instead of a Python loop of small ops (what torch.optim.swa_utils does too)
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
     for e, b in zip(ema.buffers(), model.buffers()): e.copy_(b)
 
 # %% ../nbs/07_training.ipynb #515b99a7
@@ -56,7 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = 'auto'                 # auto: cuda, then mps, then cpu
     amp: str = 'auto'                    # auto: bf16 autocast on CUDA, none elsewhere
-    channels_last: bool | None = None    # None: on CUDA for image models
+    channels_last: bool | None = None    # None: on CUDA and CPU for image models (faster convolutions on both; bench/)
     compile: bool = False                # torch.compile the model (pays off on CUDA for long runs)
     log_every: int = 50
     ckpt_every: int = 500
@@ -157,6 +158,10 @@ def build_model(preset: str, data_shape: tuple, out_channels: int | None = None,
                              "use preset 'mlp2d' for 2-D points")
         C, H, W = data_shape
         if H != W: raise ValueError(f'preset {preset!r} needs square images, got {H}×{W}; resize the data (image_size=...)')
+        base = PRESETS[preset]
+        if H != base.image_size and 'attention_resolutions' not in overrides and H * 8 % base.image_size == 0:
+            # attention sits at the same *level* of the U-Net (e.g. 'tiny': 8 px of 16 → 16 px of 32), not the same pixel size
+            overrides['attention_resolutions'] = tuple(r * H // base.image_size for r in base.attention_resolutions)
         return make_model(preset, in_channels=C, out_channels=out_channels or C, image_size=H, **overrides)
     if len(data_shape) != 1:
         raise ValueError(f"preset {preset!r} is an MLP for vectors, but the data have shape {tuple(data_shape)}; use a U-Net preset such as 'digits'")
@@ -179,12 +184,12 @@ class Trainer:
         self.diffusion = GaussianDiffusion(cfg.schedule, cfg.T, mean_type=cfg.mean_type, var_type=cfg.var_type, loss_type=cfg.loss_type).to(self.device)
         over = {} if cfg.dropout is None else {'dropout': cfg.dropout}
         self.model = build_model(cfg.preset, self.data_shape, self.diffusion.model_out_channels(self.data_shape[0]), **over).to(self.device)
-        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         image = len(self.data_shape) == 3
-        self.channels_last = image and (cfg.channels_last if cfg.channels_last is not None else self.device.type == 'cuda')
+        self.channels_last = image and (cfg.channels_last if cfg.channels_last is not None else self.device.type in ('cuda', 'cpu'))
         if self.channels_last: self.model = self.model.to(memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)     # after the conversion: the sampled model is fast too
         self.amp = (cfg.amp == 'bf16') or (cfg.amp == 'auto' and self.device.type == 'cuda')
-        fused = self.device.type == 'cuda'
+        fused = self.device.type in ('cuda', 'cpu')                            # one kernel for the whole update (CPU: torch >= 2.4)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
         self.net = self.model
@@ -277,6 +282,9 @@ class Trainer:
         groups = self.opt.state_dict()['param_groups']
         for g, saved in zip(groups, meta['optim_groups']): g.update({k: v for k, v in saved.items()})
         self.opt.load_state_dict({'state': st, 'param_groups': groups})
+        for p in self.model.parameters():          # moments back in the parameters' memory layout (saved contiguous)
+            for k, v in self.opt.state.get(p, {}).items():
+                if v.dim() == 4: self.opt.state[p][k] = torch.empty_like(p).copy_(v)
         self.sched.load_state_dict(meta['sched'])
         self.gen.set_state(tensors['rng.gen']); torch.set_rng_state(tensors['rng.torch'])
         if 'rng.cuda' in tensors and self.device.type == 'cuda': torch.cuda.set_rng_state(tensors['rng.cuda'], self.device)
@@ -351,4 +359,7 @@ def load_run(rundir, ema: bool = True, device: str | torch.device = 'cpu') -> tu
     p = 'ema.' if ema else 'model.'
     model.load_state_dict({k[len(p):]: v for k, v in tensors.items() if k.startswith(p)})
     diffusion = GaussianDiffusion(cfg.schedule, cfg.T, mean_type=cfg.mean_type, var_type=cfg.var_type, loss_type=cfg.loss_type)
-    return model.to(device).eval(), diffusion, meta
+    model = model.to(device).eval()
+    if len(meta.get('data_shape', ())) == 3 and torch.device(device).type in ('cuda', 'cpu'):
+        model = model.to(memory_format=torch.channels_last)         # ~1.2× faster sampling on CPU (bench/RESULTS.md)
+    return model, diffusion, meta
