@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['PRESETS', 'timestep_embedding', 'TimestepBlock', 'TimestepEmbedSequential', 'ResBlock', 'AttentionBlock',
-           'Downsample', 'Upsample', 'UNetConfig', 'UNet', 'count_parameters', 'MLPConfig', 'MLPDenoiser', 'make_model',
-           'model_from_config', 'load_diffusers_unet_weights']
+           'Downsample', 'Upsample', 'UNetConfig', 'prefers_channels_last', 'UNet', 'count_parameters', 'MLPConfig',
+           'MLPDenoiser', 'make_model', 'model_from_config', 'load_diffusers_unet_weights']
 
 # %% ../nbs/05_models.ipynb #cdb54f63
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -187,14 +187,21 @@ def _override(cfg, overrides: dict):
         if i in overrides and o in names and o not in overrides: overrides[o] = overrides[i]
     return replace(cfg, **overrides)
 
+def _resolve_config(cls, config, kw: dict):
+    "A `cls` config from None (keyword settings only), a dict written by `to_dict`, or a config — with `kw` applied."
+    if config is None: return cls(**kw)
+    if isinstance(config, dict): return _override(cls.from_dict(config), kw)
+    return _override(config, kw) if kw else config
+
+def prefers_channels_last(data_shape, device) -> bool:
+    "Whether a model for `data_shape` runs faster in channels-last memory on `device`: images on CUDA and CPU (bench/)."
+    return len(tuple(data_shape)) == 3 and torch.device(device).type in ('cuda', 'cpu')
+
 class UNet(nn.Module):
     "The DDPM U-Net: `model(x_t, t)` maps (B, C, H, W) and int64 steps (B,) to (B, out_channels, H, W)."
     def __init__(self, config: UNetConfig | dict | None = None, **kw):
         super().__init__()
-        if config is None: config = UNetConfig(**kw)
-        elif isinstance(config, dict): config = _override(UNetConfig.from_dict(config), kw)
-        elif kw: config = _override(config, kw)
-        self.cfg = cfg = config
+        self.cfg = cfg = _resolve_config(UNetConfig, config, kw)
         c, temb = cfg.model_channels, 4 * cfg.model_channels
         R = lambda cin, cout: ResBlock(cin, temb, cfg.dropout, cout, cfg.use_scale_shift_norm, cfg.num_groups)
         A = lambda ch: AttentionBlock(ch, cfg.num_heads, cfg.num_groups)
@@ -288,10 +295,7 @@ class MLPDenoiser(nn.Module):
     "ε-prediction for vectors: `model(x_t, t)` maps (B, in_dim) and steps (B,) to (B, out_dim)."
     def __init__(self, config: MLPConfig | dict | None = None, **kw):
         super().__init__()
-        if config is None: config = MLPConfig(**kw)
-        elif isinstance(config, dict): config = _override(MLPConfig.from_dict(config), kw)
-        elif kw: config = _override(config, kw)
-        self.cfg = cfg = config
+        self.cfg = cfg = _resolve_config(MLPConfig, config, kw)
         H = cfg.hidden
         self.time_embed = nn.Sequential(nn.Linear(cfg.time_dim, H), nn.SiLU(), nn.Linear(H, H))
         self.inp = nn.Linear(cfg.in_dim, H)

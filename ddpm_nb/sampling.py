@@ -10,6 +10,7 @@ import torch
 import matplotlib.pyplot as plt
 from torch import nn
 from .diffusion import GaussianDiffusion, MEAN_TYPES
+from .models import prefers_channels_last
 from .viz import show_images, show_points
 
 # %% auto #0
@@ -459,9 +460,9 @@ class FastDenoiser(nn.Module):
         self.model, dev = model, _device_of(model, None)
         self.device_type = dev.type
         self.amp = amp == 'bf16' or (amp == 'auto' and dev.type == 'cuda')
-        try: image = len(_data_shape(model)) == 3
-        except ValueError: image = False
-        self.channels_last = image and (dev.type in ('cuda', 'cpu') if channels_last is None else channels_last)
+        try: shape = _data_shape(model)
+        except ValueError: shape = ()
+        self.channels_last = len(shape) == 3 and (prefers_channels_last(shape, dev) if channels_last is None else channels_last)
         if self.channels_last: model.to(memory_format=torch.channels_last)
         self.net = torch.compile(model) if compile else model
         self.cuda_graph = bool(cuda_graph) and dev.type == 'cuda'
