@@ -15,10 +15,6 @@ __all__ = ['MEAN_TYPES', 'VAR_TYPES', 'LOSS_TYPES', 'DECODERS', 'eps_loss_weight
            'predict_eps_from_xstart', 'get_v', 'predict_xstart_from_v', 'predict_eps_from_v', 'GaussianDiffusion']
 
 # %% ../nbs/04_loss.ipynb #a30cec5f
-def _ext(a: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    "extract(a, t) cast to x's dtype and device, shaped (B, 1, ..., 1)."
-    return extract(a, t, x.shape).to(dtype=x.dtype, device=x.device)
-
 def eps_loss_weights(schedule: NoiseSchedule, var_type: str = 'fixed_small') -> torch.Tensor:
     """w_t = β_t² / (2 σ_t² α_t (1-ᾱ_t)) (float64, (T,)): L_{t-1} = w_t ‖ε - ε_θ‖² + C_t for σ_t² = β̃_t ('fixed_small') or β_t ('fixed_large').
     Entry 0 uses the clipped β̃_1 in place of β̃_0 = 0 (that step is scored by the decoder, not by this KL)."""
@@ -29,7 +25,7 @@ def eps_loss_weights(schedule: NoiseSchedule, var_type: str = 'fixed_small') -> 
 
 # %% ../nbs/04_loss.ipynb #b1259806
 def _a_s(schedule, t, x):
-    ab = _ext(schedule.alphas_cumprod, t, x)
+    ab = extract(schedule.alphas_cumprod, t, x)
     return ab.sqrt(), (1 - ab).sqrt()
 
 def predict_xstart_from_eps(x_t, t, eps, schedule):
@@ -85,24 +81,22 @@ class GaussianDiffusion:
         self.hybrid_lambda, self.decoder = float(hybrid_lambda), 'auto'
         s = schedule
         self.num_timesteps = s.num_timesteps
-        self.betas, self.alphas, self.alphas_cumprod, self.alphas_cumprod_prev = s.betas, s.alphas, s.alphas_cumprod, s.alphas_cumprod_prev
-        self.alphas_cumprod_next = torch.cat([s.alphas_cumprod[1:], torch.zeros(1, dtype=torch.float64)])
-        self.sqrt_alphas_cumprod, self.sqrt_one_minus_alphas_cumprod = s.sqrt_alphas_cumprod, s.sqrt_one_minus_alphas_cumprod
-        self.log_one_minus_alphas_cumprod = torch.log(1 - s.alphas_cumprod)
-        self.sqrt_recip_alphas_cumprod = torch.sqrt(1 / s.alphas_cumprod)
-        self.sqrt_recipm1_alphas_cumprod = torch.sqrt(1 / s.alphas_cumprod - 1)
-        self.log_betas = torch.log(s.betas)
-        for k, v in posterior_coefficients(s).items(): setattr(self, k, v)
-        self.fixed_large_variance = torch.cat([self.posterior_variance[1:2], s.betas[1:]]) if self.num_timesteps > 1 else s.betas.clone()
-        self.fixed_large_log_variance = torch.log(self.fixed_large_variance)
+        pc = posterior_coefficients(s)                      # the schedule owns every table; the diffusion adds its own to it
+        fixed_large = torch.cat([pc['posterior_variance'][1:2], s.betas[1:]]) if self.num_timesteps > 1 else s.betas.clone()
+        s.add_tables(**pc, log_betas=s.betas.log(), log_one_minus_alphas_cumprod=(1 - s.alphas_cumprod).log(),
+                     one_minus_alphas_cumprod=1 - s.alphas_cumprod, sqrt_recip_alphas_cumprod=(1 / s.alphas_cumprod).sqrt(),
+                     sqrt_recipm1_alphas_cumprod=(1 / s.alphas_cumprod - 1).sqrt(),
+                     fixed_large_variance=fixed_large, fixed_large_log_variance=fixed_large.log())
+
+    def __getattr__(self, name):
+        "Tables (`betas`, `alphas_cumprod`, `posterior_variance`, ...) are read from the one owner, `self.schedule`."
+        s = vars(self).get('schedule')
+        if s is not None and torch.is_tensor(vars(s).get(name)): return vars(s)[name]
+        raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')
 
     def to(self, device) -> 'GaussianDiffusion':
-        "Keep the float64 tables on `device` so no step copies them there (on a GPU each copy would stall the host). MPS has no float64: tables stay on the CPU."
-        device = torch.device(device)
-        if device.type == 'mps': return self
-        for obj in (self, self.schedule):
-            for k, v in list(vars(obj).items()):
-                if torch.is_tensor(v): setattr(obj, k, v.to(device))
+        "Move the schedule's tables to `device` (they are read there, so no step copies them). MPS has no float64: tables stay put."
+        self.schedule.to(device)
         return self
 
     def __repr__(self):
@@ -125,8 +119,8 @@ class GaussianDiffusion:
     # -- forward process and posterior ------------------------------------------------------------------------
     def q_mean_variance(self, x0, t):
         "Mean, variance and log-variance of q(x_t | x_0) (variance terms broadcast to x0's shape)."
-        return (_ext(self.sqrt_alphas_cumprod, t, x0) * x0, _ext(1 - self.alphas_cumprod, t, x0).expand(x0.shape),
-                _ext(self.log_one_minus_alphas_cumprod, t, x0).expand(x0.shape))
+        return (extract(self.sqrt_alphas_cumprod, t, x0) * x0, extract(self.one_minus_alphas_cumprod, t, x0).expand(x0.shape),
+                extract(self.log_one_minus_alphas_cumprod, t, x0).expand(x0.shape))
 
     def q_sample(self, x0, t, noise=None):
         "A sample of q(x_t | x_0): √ᾱ_t x_0 + √(1-ᾱ_t) ε."
@@ -155,11 +149,11 @@ class GaussianDiffusion:
 
     def _variance(self, var_out, x_t, t):
         if self.var_type == 'fixed_small':
-            return _ext(self.posterior_variance, t, x_t).expand(x_t.shape), _ext(self.posterior_log_variance_clipped, t, x_t).expand(x_t.shape)
+            return extract(self.posterior_variance, t, x_t).expand(x_t.shape), extract(self.posterior_log_variance_clipped, t, x_t).expand(x_t.shape)
         if self.var_type == 'fixed_large':
-            return _ext(self.fixed_large_variance, t, x_t).expand(x_t.shape), _ext(self.fixed_large_log_variance, t, x_t).expand(x_t.shape)
+            return extract(self.fixed_large_variance, t, x_t).expand(x_t.shape), extract(self.fixed_large_log_variance, t, x_t).expand(x_t.shape)
         frac = (var_out + 1) / 2                                                    # learned_range: interpolate in log space
-        log_var = frac * _ext(self.log_betas, t, x_t) + (1 - frac) * _ext(self.posterior_log_variance_clipped, t, x_t)
+        log_var = frac * extract(self.log_betas, t, x_t) + (1 - frac) * extract(self.posterior_log_variance_clipped, t, x_t)
         return log_var.exp(), log_var
 
     def p_mean_variance(self, model, x_t, t, clip_denoised=False, model_output=None) -> dict:

@@ -87,7 +87,7 @@ def vb_terms_bpd(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, model_mea
 def prior_bpd(x0: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     "L_T = KL(q(x_T | x_0) ‖ N(0, I)) per example, in bits/dim (B,)."
     t = torch.full((len(x0),), schedule.num_timesteps - 1, dtype=torch.long, device=x0.device)
-    ab = extract(schedule.alphas_cumprod, t, x0.shape).to(x0)
+    ab = extract(schedule.alphas_cumprod, t, x0)
     return nats_to_bpd(mean_flat(normal_kl(ab.sqrt() * x0, torch.log(1 - ab), 0.0, 0.0)))
 
 @torch.no_grad()
@@ -120,7 +120,7 @@ def vlb_terms(p_mean_variance, x0: torch.Tensor, schedule: NoiseSchedule, t_stri
         xstart_mse.append(mean_flat((out['pred_xstart'] - xs) ** 2).view(k, B))
         if out.get('pred_eps') is not None: eps = out['pred_eps']
         else:                                                                        # ε from x̂_0 via the closed form of notebook 01
-            ab = extract(schedule.alphas_cumprod, t, x_t.shape).to(x_t)
+            ab = extract(schedule.alphas_cumprod, t, x_t)
             eps = (x_t - ab.sqrt() * out['pred_xstart']) / (1 - ab).sqrt()
         mse.append(mean_flat((eps - noise) ** 2).view(k, B))
     vb, xstart_mse, mse = (torch.cat(v).T for v in (vb, xstart_mse, mse))
@@ -132,7 +132,7 @@ def vlb_terms(p_mean_variance, x0: torch.Tensor, schedule: NoiseSchedule, t_stri
 def optimal_xstart(x_t: torch.Tensor, t: torch.Tensor, data: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     "E[x_0 | x_t] when x_0 is uniform over the rows of `data` (K, ...): a softmax-weighted mix of the K data points."
     if data.shape[1:] != x_t.shape[1:]: raise ValueError(f'data items {tuple(data.shape[1:])} must have the shape of x_t items {tuple(x_t.shape[1:])}')
-    ab = extract(schedule.alphas_cumprod, t, x_t.shape).to(x_t).flatten(1)                # (B, 1)
+    ab = extract(schedule.alphas_cumprod, t, x_t).flatten(1)                # (B, 1)
     data = data.to(x_t)
     d2 = ((x_t.flatten(1)[:, None, :] - ab.sqrt()[:, :, None] * data.flatten(1)[None]) ** 2).sum(-1)   # (B, K)
     w = torch.softmax(-d2 / (2 * (1 - ab)), dim=1)

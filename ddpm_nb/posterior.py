@@ -25,16 +25,12 @@ def posterior_coefficients(schedule: NoiseSchedule) -> dict:
                 posterior_mean_coef1=b * ab_prev.sqrt() / (1 - ab),
                 posterior_mean_coef2=(1 - ab_prev) * a.sqrt() / (1 - ab))
 
-def _tables(schedule) -> dict:
-    if all(hasattr(schedule, k) for k in _POSTERIOR_KEYS): return {k: getattr(schedule, k) for k in _POSTERIOR_KEYS}
-    return posterior_coefficients(schedule)
-
-def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, schedule):
+def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule):
     """Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0) at 0-indexed steps `t` (B,), any data shape.
-    `schedule` is a `NoiseSchedule` (or anything carrying the four `posterior_coefficients` tables, such as a `GaussianDiffusion`).
-    The variance and log-variance are broadcast to the data's shape."""
+    The tables come from `schedule` when it holds them (a `GaussianDiffusion` adds them to its schedule once), else they
+    are computed here. The variance and log-variance are broadcast to the data's shape."""
     if x0.shape != x_t.shape: raise ValueError(f'x0 shape {tuple(x0.shape)} must equal x_t shape {tuple(x_t.shape)}')
-    tb = _tables(schedule)
-    ex = lambda k: extract(tb[k], t, x_t.shape).to(dtype=x_t.dtype, device=x_t.device)
-    mean = ex('posterior_mean_coef1') * x0 + ex('posterior_mean_coef2') * x_t
-    return mean, ex('posterior_variance').expand(x_t.shape), ex('posterior_log_variance_clipped').expand(x_t.shape)
+    tb = {k: getattr(schedule, k) for k in _POSTERIOR_KEYS} if hasattr(schedule, _POSTERIOR_KEYS[0]) else posterior_coefficients(schedule)
+    mean = extract(tb['posterior_mean_coef1'], t, x_t) * x0 + extract(tb['posterior_mean_coef2'], t, x_t) * x_t
+    return (mean, extract(tb['posterior_variance'], t, x_t).expand(x_t.shape),
+            extract(tb['posterior_log_variance_clipped'], t, x_t).expand(x_t.shape))

@@ -9,8 +9,8 @@ import torch
 from .viz import show_images
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'betas_for_alpha_bar', 'beta_schedule', 'extract', 'q_step', 'q_sample', 'NoiseSchedule',
-           'forward_process_widget', 'prior_kl_bits']
+__all__ = ['SCHEDULES', 'betas_for_alpha_bar', 'beta_schedule', 'check_timesteps', 'extract', 'q_step', 'q_sample',
+           'NoiseSchedule', 'forward_process_widget', 'prior_kl_bits']
 
 # %% ../nbs/01_forward_process.ipynb #1d924fc4
 SCHEDULES = ('linear', 'cosine', 'quadratic', 'sigmoid')
@@ -55,47 +55,75 @@ def beta_schedule(name: str = 'linear', T: int = 1000, beta_start: float | None 
     return _check_betas(betas, f'{name} schedule')
 
 # %% ../nbs/01_forward_process.ipynb #cdb97df8
-def extract(a: torch.Tensor, t: torch.Tensor, shape) -> torch.Tensor:
-    "Gather `a[t]` for a batch of int64 steps `t` (B,), cast to float32/64 of the caller and shaped (B, 1, ..., 1) to broadcast over `shape`."
+def check_timesteps(t: torch.Tensor, T: int, batch: int | None = None) -> torch.Tensor:
+    """Validate user-given steps once, at an API boundary: an integer tensor of shape (batch,) with values in [0, T-1].
+    This reads the values (a host sync on a GPU), so loops call it once, never per step."""
     t = torch.as_tensor(t)
     if t.dtype not in (torch.int64, torch.int32):
         raise TypeError(f't must be an integer tensor of steps (0-indexed), got dtype {t.dtype}')
-    if t.ndim != 1 or t.shape[0] != shape[0]:
-        raise ValueError(f't must have shape (batch,) = ({shape[0]},), got {tuple(t.shape)}')
-    if t.device.type == 'cpu' and len(t) and (t.min() < 0 or t.max() >= len(a)):   # on a GPU this check would stall the host
-        raise ValueError(f't must lie in [0, {len(a) - 1}] (0-indexed steps), got values in [{int(t.min())}, {int(t.max())}]')
-    out = a.to(t.device)[t]
-    return out.reshape(len(t), *([1] * (len(shape) - 1)))
+    if t.ndim != 1 or (batch is not None and t.shape[0] != batch):
+        raise ValueError(f't must have shape (batch,){f" = ({batch},)" if batch is not None else ""}, got {tuple(t.shape)}')
+    if len(t) and (t.min() < 0 or t.max() >= T):
+        raise ValueError(f't must lie in [0, {T - 1}] (0-indexed steps), got values in [{int(t.min())}, {int(t.max())}]')
+    return t
 
-def _as(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor: return a.to(dtype=x.dtype, device=x.device)
+def extract(a: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The one table look-up: `a[t]` for int steps `t` (B,), in x's dtype on x's device, shaped (B, 1, ..., 1) to broadcast
+    over x. Checks dtype and shape only (no data-dependent check, so no host sync): validate user-given t with
+    `check_timesteps` at the API boundary."""
+    if t.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f't must be an integer tensor of steps (0-indexed), got dtype {t.dtype}')
+    if t.ndim != 1 or t.shape[0] != x.shape[0]:
+        raise ValueError(f't must have shape (batch,) = ({x.shape[0]},), got {tuple(t.shape)}')
+    out = a[t] if a.device == t.device else a[t.to(a.device)]
+    return out.to(device=x.device, dtype=x.dtype).view(len(t), *([1] * (x.ndim - 1)))
 
 def q_step(x_prev: torch.Tensor, t: torch.Tensor, betas: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     "One forward step: a sample of q(x_t | x_{t-1}) = N(√(1-β_t) x_{t-1}, β_t I)."
     if noise is None: noise = torch.randn_like(x_prev)
-    b = _as(x_prev, extract(betas, t, x_prev.shape))
+    b = extract(betas, t, x_prev)
     return (1 - b).sqrt() * x_prev + b.sqrt() * noise
 
 def q_sample(x0: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     "Closed form: a sample of q(x_t | x_0) = N(√ᾱ_t x_0, (1-ᾱ_t) I), one t per example, any data shape."
     if noise is None: noise = torch.randn_like(x0)
     if noise.shape != x0.shape: raise ValueError(f'noise shape {tuple(noise.shape)} must equal x0 shape {tuple(x0.shape)}')
-    ab = _as(x0, extract(alphas_cumprod, t, x0.shape))
+    ab = extract(alphas_cumprod, t, x0)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
 # %% ../nbs/01_forward_process.ipynb #01b250e0
 class NoiseSchedule:
-    "β_t and everything derived from it, in float64, indexed by 0-based t."
+    """β_t and every table derived from it, in float64, indexed by 0-based t. The one owner of the schedule tables: later
+    notebooks add theirs with `add_tables` (the posterior's in 02, the reverse variances in 04), `to` moves them all."""
     def __init__(self, betas: torch.Tensor):
         betas = torch.as_tensor(betas, dtype=torch.float64)
         if betas.ndim != 1 or len(betas) < 1: raise ValueError('betas must be a 1-D tensor with at least one step')
         self.betas = _check_betas(betas, 'the given betas')
         self.num_timesteps = len(betas)
-        self.alphas = 1 - self.betas
-        self.alphas_cumprod = torch.cumprod(self.alphas, 0)
-        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
-        self.sqrt_alphas_cumprod = self.alphas_cumprod.sqrt()
-        self.sqrt_one_minus_alphas_cumprod = (1 - self.alphas_cumprod).sqrt()
-        self.log_snr = self.alphas_cumprod.log() - (1 - self.alphas_cumprod).log()
+        ab = torch.cumprod(1 - self.betas, 0)
+        one = torch.ones(1, dtype=torch.float64)
+        self.add_tables(alphas=1 - self.betas, alphas_cumprod=ab, alphas_cumprod_prev=torch.cat([one, ab[:-1]]),
+                        alphas_cumprod_next=torch.cat([ab[1:], 0 * one]), sqrt_alphas_cumprod=ab.sqrt(),
+                        sqrt_one_minus_alphas_cumprod=(1 - ab).sqrt(), log_snr=ab.log() - (1 - ab).log())
+
+    def add_tables(self, **tables) -> 'NoiseSchedule':
+        "Store derived float64 tables of length T as attributes (on the schedule's device), so `to` moves them with the rest."
+        for k, v in tables.items():
+            if not (torch.is_tensor(v) and v.shape == (self.num_timesteps,)):
+                raise ValueError(f'table {k!r} must be a tensor of shape ({self.num_timesteps},)')
+            setattr(self, k, v.to(device=self.betas.device, dtype=torch.float64))
+        return self
+
+    @property
+    def device(self) -> torch.device: return self.betas.device
+
+    def to(self, device) -> 'NoiseSchedule':
+        "Move every table to `device`, so look-ups inside a loop copy nothing. MPS has no float64: tables then stay put."
+        device = torch.device(device)
+        if device.type == 'mps': return self
+        for k, v in list(vars(self).items()):
+            if torch.is_tensor(v): setattr(self, k, v.to(device))
+        return self
 
     @classmethod
     def named(cls, name: str = 'linear', T: int = 1000, **kw) -> 'NoiseSchedule':
