@@ -23,8 +23,8 @@ statuses = ['0 - Pre-Planning', '1 - Planning', '2 - Pre-Alpha', '3 - Alpha',
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
-vision_requirements = shlex.split(cfg.get('vision_requirements', ''))
+# every `NAME_requirements` key of settings.ini is the extra [NAME]
+extras = {k[:-len('_requirements')]: shlex.split(v) for k, v in cfg.items() if k.endswith('_requirements') and k != 'requirements'}
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 
 setuptools.setup(
@@ -38,9 +38,9 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['ddpm_nb', 'ddpm_nb.*']),
     include_package_data=True,
-    package_data={'ddpm_nb': ['assets/*']},
+    package_data={'ddpm_nb': ['assets/*', 'py.typed']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'vision': vision_requirements},
+    extras_require=extras,
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf8').read(),
     long_description_content_type='text/markdown',

@@ -27,7 +27,8 @@ from common import (PRESETS, DiffusersRecipe, alternate, check_same_architecture
                     print_hardware, spread)
 from ddpm_nb.data import get_dataset  # noqa: E402
 from ddpm_nb.diffusion import GaussianDiffusion  # noqa: E402
-from ddpm_nb.models import UNet, load_diffusers_unet_weights  # noqa: E402
+from ddpm_nb.models import UNet  # noqa: E402
+from ddpm_nb.interop import load_diffusers_unet_weights  # noqa: E402
 from ddpm_nb.sampling import FastDenoiser, p_sample_loop_progressive, sample  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer, dataset_tensor  # noqa: E402
 

@@ -11,8 +11,14 @@ Sampling rows (seconds for 256 samples × 1000 ancestral steps, batch 256):
   6. diffusers fastest              the same loop, bf16 autocast + channels_last + compiled UNet
   7. ddpm_nb default                `sample(model, diffusion, 256)` (fp32, eager)
   8. ddpm_nb fast + compile         `sample(FastDenoiser(model, compile=True), ...)`: bf16 autocast, channels_last, compiled
-  9. ddpm_nb fast + CUDA graph      `sample(FastDenoiser(model, cuda_graph=True), ...)`: bf16, channels_last, one graph
-                                    replay per step instead of hundreds of kernel launches (eager otherwise)
+Checks (no timing):
+  9. host syncs                     20 training steps (between log points) and 20 sampling steps of ddpm_nb under
+                                    torch.cuda.set_sync_debug_mode('error') (CPU dry run: ddpm_nb.accel.count_syncs), and
+                                    max |Δ| of the bf16 fast path against fp32 on the same inputs
+ 10. digits main job on the GPU     `ddpm_nb train --data digits --device cuda` (the README's main job, 1500 steps): its
+                                    training steps/s, then 64 DDIM-50 samples timed
+(Session 3 removed the CUDA-graph row: on an H200 it gave no gain over eager — 7.10 s vs 6.75–7.01 s, issue 16 — and
+FastDenoiser no longer has that path.)
 
 The paper (Ho et al. 2020) reports 21 steps/s at batch 128 on a TPU v3-8 and 17 s for 256 samples.
 Data are random images in [-1, 1] already on the GPU (speed does not depend on their content; no downloads).
@@ -35,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (PRESETS, DiffusersRecipe, check_same_architecture, diffusers_twin, loadavg, median, print_hardware,  # noqa: E402
                     spread, sync)
 from ddpm_nb.diffusion import GaussianDiffusion  # noqa: E402
-from ddpm_nb.models import UNet, UNetConfig, count_parameters, load_diffusers_unet_weights  # noqa: E402
-from ddpm_nb.sampling import FastDenoiser, sample  # noqa: E402
+from ddpm_nb.models import UNet, UNetConfig, count_parameters  # noqa: E402
+from ddpm_nb.interop import load_diffusers_unet_weights  # noqa: E402
+from ddpm_nb.accel import FastDenoiser, count_syncs  # noqa: E402
+from ddpm_nb.sampling import sample  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer  # noqa: E402
 
 PAPER = dict(train_steps_per_s=21.0, sample_256_s=17.0)   # TPU v3-8, Ho et al. 2020, appendix B
@@ -54,7 +62,7 @@ def parse(argv=None):
     p.add_argument('--sample-steps', type=int, default=1000)
     p.add_argument('--sample-repeats', type=int, default=1)
     p.add_argument('--guard-seconds', type=float, default=390.0, help='start no new row after this many seconds')
-    p.add_argument('--rows', default='all', help="comma-separated row numbers (1-9) to run, or 'all'")
+    p.add_argument('--rows', default='all', help="comma-separated row numbers (1-10) to run, or 'all'")
     p.add_argument('--json', type=Path, default=None)
     return p.parse_args(argv)
 
@@ -95,6 +103,52 @@ def diffusers_sample(unet, n, steps, device, amp=False, channels_last=False, see
     return x
 
 
+def sync_check(num, cfg, data, ours, diffusion, device, a) -> dict:
+    "Row 9: no host sync inside a training or a sampling step; max |Δ| of the bf16 fast path against fp32."
+    tc = TrainConfig(preset='cifar10' if device == 'cuda' else 'digits', batch_size=min(a.batch, 32), device=device,
+                     log_every=10 ** 9, ckpt_every=10 ** 9, steps=10 ** 9)
+    tr = Trainer(tc, data=data if device == 'cuda' else None)
+    for _ in range(3): tr.step()
+    x = torch.randn((8, cfg.in_channels, cfg.image_size, cfg.image_size), device=device)
+    out = {}
+    for what, fn in (('train', lambda: [tr.step() for _ in range(20)]),
+                     ('sample', lambda: sample(ours, diffusion, x.shape, sampler='ancestral', steps=20, noise=x, progress=False))):
+        if device == 'cuda':
+            sync(device); torch.cuda.set_sync_debug_mode('error')
+            try: fn(); out[what] = 'no sync'
+            except RuntimeError as e: out[what] = f'SYNC: {str(e).splitlines()[0][:160]}'
+            finally: torch.cuda.set_sync_debug_mode('default')
+        else:
+            with count_syncs() as c: fn()
+            out[what] = f'{c.count} syncs ({dict(c.ops)})' if c.count else 'no sync'
+    t = torch.randint(0, 1000, (8,), device=device)
+    with torch.no_grad():
+        ref = ours(x, t).float(); fast = FastDenoiser(ours, amp='bf16', channels_last=True)(x, t).float()
+    out['bf16_max_abs_diff'] = float((fast - ref).abs().max()); out['fp32_max_abs'] = float(ref.abs().max())
+    print(f'  row {num}: host syncs — train: {out["train"]}; sample: {out["sample"]}; bf16 fast path max |Δ| '
+          f'{out["bf16_max_abs_diff"]:.3g} (outputs up to {out["fp32_max_abs"]:.3g})', flush=True)
+    return dict(row=num, kind='check', what='host syncs and bf16 numerics', **out)
+
+
+def digits_job(num, device, a) -> dict:
+    "Row 10: the README's main job on this device, through the command line (training steps/s, then 64 DDIM-50 samples)."
+    import subprocess, tempfile
+    steps = 1500 if device == 'cuda' else 20
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [sys.executable, '-m', 'ddpm_nb', 'train', '--data', 'digits', '--device', device, '--steps', str(steps),
+               '--out', f'{d}/run', '--samples', '0', '--no-eval', '--quiet']
+        t0 = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True); train_s = time.perf_counter() - t0
+        if r.returncode: print(f'  row {num}: train failed: {r.stderr.strip()[-300:]}'); return dict(row=num, kind='check', what='digits job', error=r.stderr[-300:])
+        scmd = [sys.executable, '-m', 'ddpm_nb', 'sample', f'{d}/run', '-n', '64', '--sampler', 'ddim', '--steps', '50',
+                '--device', device, '--out', f'{d}/s.npy']
+        t0 = time.perf_counter(); r2 = subprocess.run(scmd, capture_output=True, text=True); sample_s = time.perf_counter() - t0
+    sps = steps / train_s
+    print(f'  row {num}: digits main job: {steps} steps in {train_s:.1f} s wall incl. start-up ({sps:.1f} steps/s); '
+          f'64 DDIM-50 samples {sample_s:.1f} s wall incl. start-up{"" if not r2.returncode else " (FAILED: " + r2.stderr.strip()[-200:] + ")"}', flush=True)
+    return dict(row=num, kind='check', what='digits main job (CLI)', steps=steps, train_wall_s=round(train_s, 1),
+                steps_per_s_incl_startup=round(sps, 1), sample64_ddim50_wall_s=round(sample_s, 1))
+
+
 def main(argv=None):
     a = parse(argv)
     print('command: python bench/bench_gpu.py ' + ' '.join(sys.argv[1:] if argv is None else argv), flush=True)
@@ -117,7 +171,7 @@ def main(argv=None):
     if not can_compile:
         notes.append('torch.compile skipped in the CPU dry run (inductor takes minutes there; --compile-on-cpu to include it): '
                      'the "compile" rows ran eager')
-    rows_wanted = set(range(1, 10)) if a.rows == 'all' else {int(r) for r in a.rows.split(',')}
+    rows_wanted = set(range(1, 11)) if a.rows == 'all' else {int(r) for r in a.rows.split(',')}
     hw = print_hardware(device)
     guard = Guard(a.guard_seconds)
     torch.manual_seed(0)
@@ -197,10 +251,10 @@ def main(argv=None):
         run = lambda steps: diffusers_sample(net, a.n_samples, steps, device, amp=fast and amp_ok, channels_last=fast)
         return (lambda: run(a.sample_steps)), (lambda: run(3))
 
-    def n_rows(fast, graph=False):
+    def n_rows(fast):
         model = ours
         if fast:      # the library's own wrapper (notebook 08); bf16 forced so the CPU dry run takes the same path
-            model = FastDenoiser(ours, amp='bf16', channels_last=True, compile=can_compile and not graph, cuda_graph=graph)
+            model = FastDenoiser(ours, amp='bf16', channels_last=True, compile=can_compile)
         shape = (a.n_samples, cfg.in_channels, cfg.image_size, cfg.image_size)
         run = lambda steps: sample(model, diffusion, shape, sampler='ancestral', steps=steps, batch_size=a.n_samples,
                                    device=device, progress=False)     # steps < 1000: respaced, same cost per step
@@ -210,14 +264,19 @@ def main(argv=None):
     run_sample(7, 'ddpm_nb default (fp32, eager)', lambda: n_rows(False))
     run_sample(6, 'diffusers fastest (bf16+CL+compile)', lambda: d_rows(True))
     run_sample(8, 'ddpm_nb fast (bf16+CL+compile)', lambda: n_rows(True))
-    run_sample(9, 'ddpm_nb fast (bf16+CL+CUDA graph)', lambda: n_rows(True, graph=True))
+    if 9 in rows_wanted and guard.ok('row 9 (host syncs)'):
+        results.append(sync_check(9, cfg, data, ours, diffusion, device, a))
+    if 10 in rows_wanted and guard.ok('row 10 (digits main job)'):
+        results.append(digits_job(10, device, a))
 
     # ---- summary -------------------------------------------------------------------------------------------------------
     by = {r['row']: r for r in results}
     print(f'\nsummary ({hw.get("gpu", "CPU dry run — numbers mean nothing")}; {guard.elapsed():.0f} s in all; load {loadavg()}):')
     print(f'  paper (TPU v3-8): {PAPER["train_steps_per_s"]} steps/s at batch 128; {PAPER["sample_256_s"]} s for 256 samples')
     for r in results:
-        if r['kind'] == 'train':
+        if r['kind'] == 'check':
+            print(f'  row {r["row"]} check  {r["what"]}: ' + ', '.join(f'{k}={v}' for k, v in r.items() if k not in ('row', 'kind', 'what')))
+        elif r['kind'] == 'train':
             ref = by.get(1); ref2 = by.get(2)
             extra = ''.join(f'  ×{r["steps_per_s"] / x["steps_per_s"]:.2f} vs row {x["row"]}' for x in (ref, ref2) if x and x is not r)
             print(f'  row {r["row"]} train  {r["what"]:<38s} {r["steps_per_s"]:8.2f} steps/s{extra}')

@@ -4,39 +4,56 @@
 
 # %% ../nbs/06_data.ipynb #3c48cbb3
 from __future__ import annotations
-import gzip, os, math, pickle, importlib, importlib.util, warnings
+import os, math
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
+from fastcore.basics import patch
+from .datafiles import DataFileError, read_idx, read_cifar_batch, _one_line
 
 # %% auto #0
-__all__ = ['DIGITS_TEST', 'TOY_2D', 'DATASETS', 'IMAGE_EXTENSIONS', 'ArrayImageDataset', 'digits_uint8', 'DigitsDataset',
-           'toy_2d', 'Toy2DDataset', 'read_idx', 'load_mnist', 'load_cifar10', 'vision_dataset', 'ImageFolderDataset',
-           'get_dataset', 'data_shape']
+__all__ = ['DIGITS_TEST', 'CLASSES', 'TOY_2D', 'DATASETS', 'IMAGE_EXTENSIONS', 'IN_MEMORY_MAX_BYTES', 'MissingSplitError',
+           'NoLabelsError', 'ArrayImageDataset', 'digits_uint8', 'DigitsDataset', 'toy_2d', 'Toy2DDataset',
+           'load_mnist', 'load_cifar10', 'vision_dataset', 'ImageFolderDataset', 'has_split', 'data_shape',
+           'dataset_tensor', 'get_dataset']
 
 # %% ../nbs/06_data.ipynb #f6b002c8
+class MissingSplitError(ValueError): "The data set has no such split (a folder without a test/ sub-folder); ask `has_split` first."
+class NoLabelsError(ValueError): "Class labels were asked of a data set that has none (the 2-D toys, image folders)."
+
 def _to_float(k: torch.Tensor) -> torch.Tensor:
     "8-bit k ↦ k/127.5 − 1 (float32)."
     return k.to(torch.float32) / 127.5 - 1
 
+# %% ../nbs/06_data.ipynb #d5a4424c
 class ArrayImageDataset(Dataset):
-    "8-bit images `(N, C, H, W)` held in memory; items are float (C, H, W) in [-1, 1] (and the label if `return_labels`)."
-    def __init__(self, images, labels=None, flip: bool = False, return_labels: bool = False, name: str = 'images'):
+    """8-bit images `(N, C, H, W)` held in memory; items are float (C, H, W) in [-1, 1], or (image, label) if `return_labels`.
+    `classes` names the data set's classes, so `num_classes` does not depend on which labels a subset happens to hold."""
+    in_memory = True
+    def __init__(self, images, labels=None, flip: bool = False, return_labels: bool = False, name: str = 'images',
+                 classes=None):
         images = np.asarray(images)
         images = torch.from_numpy(images if images.flags.writeable else images.copy())
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f'{name}: expected uint8 images of shape (N, C, H, W), got {images.dtype} {tuple(images.shape)}')
         self.data, self.name, self.flip, self.return_labels = images, name, bool(flip), bool(return_labels)
-        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-        if self.labels is not None and len(self.labels) != len(images):
-            raise ValueError(f'{name}: {len(images)} images but {len(self.labels)} labels')
-        if return_labels and self.labels is None: raise ValueError(f'{name} has no labels; use return_labels=False')
+        self.labels, self.classes = None, None
+        if labels is None:
+            if return_labels: raise NoLabelsError(f'{name} has no labels; use return_labels=False')
+            return
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if len(self.labels) != len(images): raise ValueError(f'{name}: {len(images)} images but {len(self.labels)} labels')
+        n_max = int(self.labels.max()) + 1 if len(self.labels) else 0
+        self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(n_max))
+        if len(self.labels) and (int(self.labels.min()) < 0 or n_max > len(self.classes)):
+            raise ValueError(f'{name}: labels must lie in 0..{len(self.classes) - 1}, got {int(self.labels.min())}..{n_max - 1}')
 
     @property
     def shape(self) -> tuple: return tuple(self.data.shape[1:])
     @property
-    def num_classes(self) -> int | None: return None if self.labels is None else int(self.labels.max()) + 1
+    def num_classes(self) -> int | None: return None if self.classes is None else len(self.classes)
     def __len__(self): return len(self.data)
 
     def __getitem__(self, i):
@@ -52,21 +69,20 @@ class ArrayImageDataset(Dataset):
 
 # %% ../nbs/06_data.ipynb #fa493635
 DIGITS_TEST = 297                                   # the last 297 of 1,797 digits are the test split
+CLASSES = {'digits': tuple('0123456789'), 'mnist': tuple('0123456789'),
+           'fashion-mnist': ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'),
+           'cifar10': ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')}
 
 def _bilinear_x2(v: np.ndarray) -> np.ndarray:
-    "Bilinear ×2 upsampling of (..., H, W) with edge clamping (align_corners=False)."
-    def up(a, axis):
-        a = np.moveaxis(a, axis, -1)
-        prev = np.concatenate([a[..., :1], a[..., :-1]], -1); nxt = np.concatenate([a[..., 1:], a[..., -1:]], -1)
-        out = np.stack([0.25 * prev + 0.75 * a, 0.75 * a + 0.25 * nxt], -1).reshape(*a.shape[:-1], 2 * a.shape[-1])
-        return np.moveaxis(out, -1, axis)
-    return up(up(v, -1), -2)
+    "Bilinear ×2 upsampling of (N, H, W) with edge clamping: `F.interpolate(mode='bilinear', align_corners=False)`, float64."
+    x = torch.from_numpy(np.asarray(v, dtype=np.float64))[:, None]
+    return F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)[:, 0].numpy()
 
 def digits_uint8() -> tuple[np.ndarray, np.ndarray]:
     "scikit-learn's 1,797 digits as 16×16 uint8 images (N, 1, 16, 16) (bilinear ×2, 0..16 ↦ 0..255) and labels (N,)."
     from sklearn.datasets import load_digits
     d = load_digits()
-    v = _bilinear_x2(d.images.astype(np.float64))                  # values in [0, 16], multiples of 1/16
+    v = _bilinear_x2(d.images)                                      # values in [0, 16], multiples of 1/16
     k = np.floor(v * 255 / 16 + 0.5).astype(np.uint8)
     return k[:, None], d.target.astype(np.int64)
 
@@ -80,7 +96,7 @@ class DigitsDataset(ArrayImageDataset):
         if flip: raise ValueError('flip=True would mirror the digits, and a mirrored digit is not a digit; use flip=False')
         k, y = digits_uint8()
         sl = slice(None, len(k) - DIGITS_TEST) if split == 'train' else slice(len(k) - DIGITS_TEST, None)
-        super().__init__(k[sl], y[sl], flip=False, return_labels=labels, name=f'digits/{split}')
+        super().__init__(k[sl], y[sl], flip=False, return_labels=labels, name=f'digits/{split}', classes=CLASSES['digits'])
 
 # %% ../nbs/06_data.ipynb #20434fec
 TOY_2D = ('swissroll', 'moons', '8gaussians', 'checkerboard')
@@ -115,59 +131,12 @@ class Toy2DDataset(Dataset):
     "A fixed sample of a 2-D toy distribution; items are (2,) float tensors. `.data` holds all points (n, 2)."
     def __init__(self, name: str = 'moons', n: int = 10_000, seed: int = 0, noise: float | None = None):
         self.name, self.data = name, toy_2d(name, n, seed, noise)
-    shape = (2,)
+    shape, num_classes, classes, in_memory = (2,), None, None, True      # no labels; all points in memory
     def __len__(self): return len(self.data)
     def __getitem__(self, i): return self.data[i]
     def __repr__(self): return f'Toy2DDataset({self.name}: {len(self)} points)'
 
-# %% ../nbs/06_data.ipynb #d6c1cca4
-def read_idx(path, ndim: int) -> np.ndarray:
-    "Read an IDX file of unsigned bytes (MNIST format; `.gz` allowed) with `ndim` dimensions, checking its header."
-    path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
-    magic = int.from_bytes(raw[:4], 'big') if len(raw) >= 4 else None
-    if magic != 0x800 + ndim:
-        raise ValueError(f'{path} is not an IDX file of {ndim}-D unsigned bytes: magic number {magic}, expected '
-                         f'{0x800 + ndim}; is it a complete MNIST-format file (gzipped files must end in .gz)?')
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], 'big') for i in range(ndim)]
-    start = 4 + 4 * ndim
-    if len(raw) - start != math.prod(dims):
-        raise ValueError(f'{path} is truncated or corrupt: the header promises {dims} = {math.prod(dims)} bytes, '
-                         f'the file holds {len(raw) - start}; download it again')
-    return np.frombuffer(raw, np.uint8, offset=start).reshape(dims)
-
-_SAFE_BUILTINS = {'list', 'dict', 'tuple', 'set', 'frozenset', 'bytes', 'bytearray', 'str', 'int', 'float', 'complex', 'bool'}
-_SAFE_GLOBALS = {(m, n) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n in ('_reconstruct', 'scalar')} | \
-                {(m, '_frombuffer') for m in ('numpy.core.numeric', 'numpy._core.numeric')} | \
-                {('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode')}
-
-class _CifarUnpickler(pickle.Unpickler):
-    "Unpickler that can build numpy arrays, lists and dicts, and nothing else."
-    def find_class(self, module, name):
-        if module in ('builtins', '__builtin__') and name in _SAFE_BUILTINS:
-            import builtins; return getattr(builtins, name)
-        if (module, name) in _SAFE_GLOBALS:
-            if module.startswith('numpy.core') and importlib.util.find_spec('numpy._core'):
-                module = module.replace('numpy.core', 'numpy._core')
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', DeprecationWarning)
-                return getattr(importlib.import_module(module), name)
-        raise pickle.UnpicklingError(f'refusing to load {module}.{name}: a CIFAR-10 batch holds only numpy arrays and lists, '
-                                     'so this file is not a genuine CIFAR-10 batch (unpickling it could run code)')
-
-def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, 'rb') as f:
-        try: d = _CifarUnpickler(f, encoding='latin1').load()
-        except pickle.UnpicklingError as e: raise pickle.UnpicklingError(f'{path}: {e}') from None
-    if not isinstance(d, dict): raise ValueError(f'{path}: expected a pickled dict, found {type(d).__name__}')
-    get = lambda k: d[k] if k in d else d.get(k.decode())
-    data, labels = get(b'data'), get(b'labels')
-    if data is None or labels is None: raise ValueError(f"{path}: the dict has no 'data'/'labels' entries; keys are {list(d)}")
-    data = np.asarray(data)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise ValueError(f'{path}: expected data (N, 3072) uint8 and N labels, got data {data.dtype} {data.shape} and {len(labels)} labels')
-    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
-
+# %% ../nbs/06_data.ipynb #8cf93354
 def _default_root(root) -> Path:
     return Path(os.path.expanduser(str(root if root is not None else os.environ.get('DDPM_NB_DATA') or 'data')))
 
@@ -193,7 +162,7 @@ def load_mnist(root=None, train: bool = True, kind: str = 'mnist') -> tuple[np.n
         if p is None: raise _missing(kind, root, folder / (stem + '[.gz]'), train)
         files.append(p)
     x, y = read_idx(files[0], 3), read_idx(files[1], 1)
-    if len(x) != len(y): raise ValueError(f'{files[0]} holds {len(x)} images but {files[1]} holds {len(y)} labels')
+    if len(x) != len(y): raise DataFileError(f'{files[0]} holds {len(x)} images but {files[1]} holds {len(y)} labels')
     return x, y.astype(np.int64)
 
 def load_cifar10(root=None, train: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -203,9 +172,10 @@ def load_cifar10(root=None, train: bool = True) -> tuple[np.ndarray, np.ndarray]
     names = [f'data_batch_{i}' for i in range(1, 6)] if train else ['test_batch']
     for n in names:
         if not (folder / n).is_file(): raise _missing('cifar10', root, folder / n, train)
-    parts = [_load_cifar_batch(folder / n) for n in names]
+    parts = [read_cifar_batch(folder / n) for n in names]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+# %% ../nbs/06_data.ipynb #69e23cf3
 _TV = None
 def _torchvision():
     "torchvision's datasets module, or the reason it cannot be imported (a string)."
@@ -231,7 +201,7 @@ def vision_dataset(name: str, split: str = 'train', root=None, flip: bool | None
         raise ImportError(f"backend='torchvision' but torchvision cannot be imported ({tv}); use backend='builtin', which reads the same files")
     if backend != 'builtin' and not isinstance(tv, str):
         try: ds = getattr(tv, _VISION[name])(str(root_p), train=train, download=False)
-        except RuntimeError as e:
+        except RuntimeError as e:                                   # torchvision: missing, or failed its MD5 check
             raise _missing(name, root_p, root_p / ('cifar-10-batches-py' if name == 'cifar10' else f'{_VISION[name]}/raw'), train) from e
         x, y = np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64)
         x = x.transpose(0, 3, 1, 2) if name == 'cifar10' else x
@@ -240,83 +210,21 @@ def vision_dataset(name: str, split: str = 'train', root=None, flip: bool | None
     if name != 'cifar10':
         x = x[:, None]
         if pad: x = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))        # 28 → 32 with background (0 ↦ -1)
-    return ArrayImageDataset(np.ascontiguousarray(x), y, flip=flip, return_labels=labels, name=f'{name}/{split}')
+    return ArrayImageDataset(np.ascontiguousarray(x), y, flip=flip, return_labels=labels, name=f'{name}/{split}',
+                             classes=CLASSES[name])
 
 # %% ../nbs/06_data.ipynb #b6902abe
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', '.tiff')
-_GREY_MODES = {'1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'F'}
+_GREY_MODES = {'1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'}
+_WIDE_MODES = {'I', 'I;16', 'I;16B', 'I;16L', 'I;16N'}              # 16-bit grey PNG/TIFF open in one of these
+IN_MEMORY_MAX_BYTES = 512 * 2 ** 20      # in_memory=None: keep the decoded 8-bit images up to this size, else stream
 
-class ImageFolderDataset(Dataset):
-    "All images under a folder as float (C, H, W) in [-1, 1]; optional resize + centre crop, channel conversion, random flips."
-    def __init__(self, path, image_size: int | None = None, channels: int | None = None, flip: bool = True,
-                 cache: bool | None = None):
-        from PIL import Image
-        self.path = path = Path(path).expanduser()
-        if not path.is_dir():
-            raise FileNotFoundError(f'image folder not found: {path}' + ('' if not path.exists() else ' (it is a file, not a folder)')
-                                    + f'; pass a folder of images or one of the named data sets: {", ".join(DATASETS)}')
-        self.files = sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-        if not self.files:
-            raise ValueError(f'no images found under {path}: looked for files ending in {", ".join(IMAGE_EXTENSIONS)}')
-        if channels is not None and channels not in (1, 3):
-            raise ValueError(f'channels must be 1 (grey) or 3 (colour), got {channels!r}; RGBA images become RGB with channels=3')
-        if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-            raise ValueError(f'image_size must be a positive integer (pixels per side), got {image_size!r}')
-        sizes, modes = [], []
-        for f in self.files:
-            try:
-                with Image.open(f) as im: sizes.append(im.size); modes.append(im.mode)
-            except Exception as e:
-                raise ValueError(f'cannot read {f} as an image ({type(e).__name__}: {e}); remove it or move it out of {path}') from None
-        nch = [1 if m in _GREY_MODES else 3 for m in modes]
-        if channels is None:
-            if len(set(nch)) > 1:
-                i, j = nch.index(1), nch.index(3)
-                raise ValueError(f'images have different channel counts: {self.files[i].name} is {modes[i]} (1 channel) but '
-                                 f'{self.files[j].name} is {modes[j]} (3 channels); pass channels=1 or channels=3 to convert them all')
-            channels = nch[0]
-        if image_size is None:
-            if len(set(sizes)) > 1:
-                j = next(j for j, s in enumerate(sizes) if s != sizes[0])
-                raise ValueError(f'images have different sizes: {self.files[0].name} is {sizes[0][0]}×{sizes[0][1]} but '
-                                 f'{self.files[j].name} is {sizes[j][0]}×{sizes[j][1]} (width×height); pass image_size=N to resize '
-                                 'them all (shorter side to N, then a centre crop to N×N)')
-            W, H = sizes[0]
-        else: W = H = image_size
-        self.channels, self.image_size, self.flip = channels, image_size, bool(flip)
-        self.shape = (channels, H, W)
-        self._cache = {} if (cache if cache is not None else len(self.files) * channels * H * W < 512 * 2 ** 20) else None
-
-    def __len__(self): return len(self.files)
-
-    def load_uint8(self, i: int) -> torch.Tensor:
-        "Image `i` as uint8 (C, H, W), converted and resized as configured (no flip)."
-        if self._cache is not None and i in self._cache: return self._cache[i]
-        from PIL import Image
-        f = self.files[i]
-        try:
-            with Image.open(f) as im:
-                im = im.convert('L' if self.channels == 1 else 'RGB')
-                if self.image_size is not None: im = _resize_center_crop(im, self.image_size)
-                a = np.asarray(im, dtype=np.uint8)
-        except Exception as e:
-            raise ValueError(f'cannot read {f} as an image ({type(e).__name__}: {e}); remove it or move it out of {self.path}') from None
-        if a.shape[:2] != self.shape[1:]:
-            raise ValueError(f'{f} is {a.shape[1]}×{a.shape[0]} but the data set is {self.shape[2]}×{self.shape[1]}; pass image_size=')
-        k = torch.from_numpy(a.reshape(a.shape[0], a.shape[1], -1).transpose(2, 0, 1).copy())
-        if self._cache is not None: self._cache[i] = k
-        return k
-
-    def __getitem__(self, i):
-        x = _to_float(self.load_uint8(i))
-        return x.flip(-1) if self.flip and torch.rand(()) < 0.5 else x
-
-    def images(self, idx=None) -> torch.Tensor:
-        "All (or the indexed) images as one float tensor (n, C, H, W), never flipped."
-        idx = range(len(self)) if idx is None else idx
-        return _to_float(torch.stack([self.load_uint8(int(i)) for i in idx]))
-
-    def __repr__(self): return f'ImageFolderDataset({self.path}: {len(self)} × {self.shape}, flip={self.flip})'
+def _to_8bit(im):
+    "A 16-bit grey Pillow image (values 0..65535) → mode L by its high byte (v >> 8): scaled, not clipped at 255."
+    if im.mode not in _WIDE_MODES: return im
+    from PIL import Image
+    a = np.asarray(im).astype(np.int64).clip(0, 65535) >> 8
+    return Image.fromarray(a.astype(np.uint8))
 
 def _resize_center_crop(im, size: int):
     "Resize so the shorter side is `size` (bicubic), then crop the centre size×size."
@@ -328,6 +236,100 @@ def _resize_center_crop(im, size: int):
     l, t = (w - size) // 2, (h - size) // 2
     return im.crop((l, t, l + size, t + size))
 
+# %% ../nbs/06_data.ipynb #143be5a7
+def _scan_images(files, folder) -> tuple[list, list]:
+    "Size (w, h) and Pillow mode of every file, from its header only."
+    from PIL import Image
+    sizes, modes = [], []
+    for f in files:
+        try:
+            with Image.open(f) as im: sizes.append(im.size); modes.append(im.mode)
+        except Exception as e:
+            raise DataFileError(f'cannot read {f} as an image ({type(e).__name__}: {_one_line(e)}); remove it or move it out of {folder}') from None
+    return sizes, modes
+
+def _folder_shape(files, sizes, modes, channels, image_size) -> tuple[int, int, int]:
+    "(C, H, W) shared by all images after conversion, or a clear error naming two files that differ."
+    nch = [1 if m in _GREY_MODES else 3 for m in modes]
+    if channels is None:
+        if len(set(nch)) > 1:
+            i, j = nch.index(1), nch.index(3)
+            raise ValueError(f'images have different channel counts: {files[i].name} is {modes[i]} (1 channel) but '
+                             f'{files[j].name} is {modes[j]} (3 channels); pass channels=1 or channels=3 to convert them all')
+        channels = nch[0]
+    if image_size is not None: return channels, image_size, image_size
+    if len(set(sizes)) > 1:
+        j = next(j for j, s in enumerate(sizes) if s != sizes[0])
+        raise ValueError(f'images have different sizes: {files[0].name} is {sizes[0][0]}×{sizes[0][1]} but '
+                         f'{files[j].name} is {sizes[j][0]}×{sizes[j][1]} (width×height); pass image_size=N to resize '
+                         'them all (shorter side to N, then a centre crop to N×N)')
+    return channels, sizes[0][1], sizes[0][0]
+
+# %% ../nbs/06_data.ipynb #d088aff4
+class ImageFolderDataset(Dataset):
+    """All images under a folder as float (C, H, W) in [-1, 1]; optional resize + centre crop, channel conversion, random flips.
+    `in_memory`: None keeps the decoded images when they take at most `IN_MEMORY_MAX_BYTES`, else streams them from disk."""
+    num_classes = classes = None                                       # an image folder has no labels
+    def __init__(self, path, image_size: int | None = None, channels: int | None = None, flip: bool = True,
+                 in_memory: bool | None = None):
+        self.path = path = Path(path).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f'image folder not found: {path}' + ('' if not path.exists() else ' (it is a file, not a folder)')
+                                    + f'; pass a folder of images or one of the named data sets: {", ".join(DATASETS)}')
+        if channels is not None and channels not in (1, 3):
+            raise ValueError(f'channels must be 1 (grey) or 3 (colour), got {channels!r}; RGBA images become RGB with channels=3')
+        if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
+            raise ValueError(f'image_size must be a positive integer (pixels per side), got {image_size!r}')
+        if in_memory not in (None, True, False): raise ValueError(f'in_memory must be None, True or False, got {in_memory!r}')
+        self.files = sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        if not self.files:
+            raise ValueError(f'no images found under {path}: looked for files ending in {", ".join(IMAGE_EXTENSIONS)}')
+        sizes, modes = _scan_images(self.files, path)
+        self.shape = _folder_shape(self.files, sizes, modes, channels, image_size)
+        self.channels, self.image_size, self.flip = self.shape[0], image_size, bool(flip)
+        self.nbytes = len(self.files) * math.prod(self.shape)          # the decoded 8-bit images, all of them
+        self.in_memory = self.nbytes <= IN_MEMORY_MAX_BYTES if in_memory is None else in_memory
+        self._cache = {} if self.in_memory else None
+
+    def __len__(self): return len(self.files)
+    def __repr__(self):
+        return f'ImageFolderDataset({self.path}: {len(self)} × {self.shape}, flip={self.flip}, in_memory={self.in_memory})'
+
+# %% ../nbs/06_data.ipynb #45b27d30
+@patch
+def load_uint8(self: ImageFolderDataset, i: int) -> torch.Tensor:
+    "Image `i` as uint8 (C, H, W), converted and resized as configured (no flip)."
+    if self._cache is not None and i in self._cache: return self._cache[i]
+    from PIL import Image
+    f = self.files[i]
+    try:
+        with Image.open(f) as im:
+            im = _to_8bit(im).convert('L' if self.channels == 1 else 'RGB')
+            if self.image_size is not None: im = _resize_center_crop(im, self.image_size)
+            a = np.asarray(im, dtype=np.uint8)
+    except Exception as e:
+        raise DataFileError(f'cannot read {f} as an image ({type(e).__name__}: {_one_line(e)}); remove it or move it out of {self.path}') from None
+    if a.shape[:2] != self.shape[1:]:
+        raise ValueError(f'{f} is {a.shape[1]}×{a.shape[0]} but the data set is {self.shape[2]}×{self.shape[1]}; pass image_size=')
+    k = torch.from_numpy(a.reshape(a.shape[0], a.shape[1], -1).transpose(2, 0, 1).copy())
+    if self._cache is not None: self._cache[i] = k
+    return k
+
+@patch
+def __getitem__(self: ImageFolderDataset, i):
+    x = _to_float(self.load_uint8(i))
+    return x.flip(-1) if self.flip and torch.rand(()) < 0.5 else x
+
+@patch
+def images(self: ImageFolderDataset, idx=None) -> torch.Tensor:
+    "All (or the indexed) images as one float tensor (n, C, H, W), never flipped; a whole folder above the memory rule is refused."
+    if idx is None and self.nbytes > IN_MEMORY_MAX_BYTES:
+        raise ValueError(f'{self.path} holds {len(self)} images, {self.nbytes / 2 ** 20:.0f} MB as 8-bit bytes (4× that as floats), '
+                         f'more than IN_MEMORY_MAX_BYTES ({IN_MEMORY_MAX_BYTES / 2 ** 20:.0f} MB): read it through a DataLoader, '
+                         'or pass idx= for a subset')
+    idx = range(len(self)) if idx is None else idx
+    return _to_float(torch.stack([self.load_uint8(int(i)) for i in idx]))
+
 # %% ../nbs/06_data.ipynb #726b7481
 _ALIASES = {'fashionmnist': 'fashion-mnist', 'fmnist': 'fashion-mnist', 'cifar': 'cifar10', 'swiss-roll': 'swissroll',
             'two-moons': 'moons', '8-gaussians': '8gaussians', 'eight-gaussians': '8gaussians'}
@@ -338,10 +340,41 @@ def _canonical(name: str) -> str | None:
     if n == 'cifar-10': n = 'cifar10'
     return n if n in DATASETS else None
 
+def _looks_like_path(name_or_path) -> bool:
+    s = str(name_or_path)
+    return isinstance(name_or_path, os.PathLike) or Path(os.path.expanduser(s)).exists() or os.sep in s or '/' in s
+
+def has_split(name_or_path, split: str, root=None) -> bool:
+    """Whether `get_dataset(name_or_path, split)` has that split: every named data set has 'train' and 'test'; a folder
+    has 'train' always and 'test' only with a test/ sub-folder. (Files of a named set may still be missing.)"""
+    _check_split(split)
+    if (isinstance(name_or_path, str) and _canonical(name_or_path)) or split == 'train': return True
+    return (Path(os.path.expanduser(str(name_or_path))) / 'test').is_dir()
+
+def data_shape(ds) -> tuple:
+    "Shape of one example of `ds`: (C, H, W) for images, (2,) for 2-D points."
+    if hasattr(ds, 'shape'): return tuple(ds.shape)
+    x = ds[0]
+    return tuple((x[0] if isinstance(x, (tuple, list)) else x).shape)
+
+def dataset_tensor(ds) -> torch.Tensor:
+    "All examples of a data set as one float tensor (images unflipped, in [-1, 1]); a streamed folder above the memory rule refuses."
+    if len(ds) == 0: raise ValueError('the data set is empty')
+    if hasattr(ds, 'images'): return ds.images()                  # image data sets: 8-bit storage → [-1, 1]
+    if hasattr(ds, 'data'): return torch.as_tensor(ds.data).float()
+    first = ds[0]
+    get = (lambda i: ds[i][0]) if isinstance(first, (tuple, list)) else (lambda i: ds[i])
+    return torch.stack([torch.as_tensor(get(i)) for i in range(len(ds))]).float()
+
+# %% ../nbs/06_data.ipynb #d0efd7d5
 def get_dataset(name_or_path, split: str = 'train', root=None, **kw) -> Dataset:
-    "A data set by name (`DATASETS`) or a folder of images; every one has `.shape` (one example's shape)."
+    "A data set by name (`DATASETS`) or a folder of images; every one has `.shape`, `.num_classes` and `.in_memory`."
     _check_split(split)
     name = _canonical(name_or_path) if isinstance(name_or_path, str) else None
+    if name not in CLASSES and 'labels' in kw:
+        if kw.pop('labels'):
+            raise NoLabelsError(f'{name or f"the image folder {name_or_path}"} has no class labels; only {", ".join(CLASSES)} '
+                                'have them (use labels=False, or a labelled data set)')
     def call(fn, *a, **extra):
         try: return fn(*a, **extra, **kw)
         except TypeError as e:
@@ -352,19 +385,13 @@ def get_dataset(name_or_path, split: str = 'train', root=None, **kw) -> Dataset:
         kw.setdefault('seed', 0 if split == 'train' else 1); kw.setdefault('n', 10_000 if split == 'train' else 2_000)
         return call(Toy2DDataset, name)
     if name in _VISION: return call(vision_dataset, name, split, root)
+    if not _looks_like_path(name_or_path):
+        raise ValueError(f'unknown data set {name_or_path!r}; choose one of {", ".join(DATASETS)}, or give the path of a folder of images')
     p = Path(os.path.expanduser(str(name_or_path)))
-    if isinstance(name_or_path, os.PathLike) or p.exists() or os.sep in str(name_or_path) or '/' in str(name_or_path):
-        if split == 'test':
-            if not (p / 'test').is_dir():
-                raise ValueError(f"split='test' for an image folder reads its test/ sub-folder, and {p / 'test'} does not exist; "
-                                 "pass the test folder itself as the path")
-            p = p / 'test'
-        elif (p / 'train').is_dir(): p = p / 'train'
-        return call(ImageFolderDataset, p)
-    raise ValueError(f'unknown data set {name_or_path!r}; choose one of {", ".join(DATASETS)}, or give the path of a folder of images')
-
-def data_shape(ds) -> tuple:
-    "Shape of one example of `ds`: (C, H, W) for images, (2,) for 2-D points."
-    if hasattr(ds, 'shape'): return tuple(ds.shape)
-    x = ds[0]
-    return tuple((x[0] if isinstance(x, (tuple, list)) else x).shape)
+    if split == 'test':
+        if not has_split(p, 'test'):
+            raise MissingSplitError(f"{p} has no test split: split='test' reads its test/ sub-folder, and {p / 'test'} does not exist; "
+                                    'put held-out images there (and training images in train/), or pass the test folder itself as the path')
+        p = p / 'test'
+    elif (p / 'train').is_dir(): p = p / 'train'
+    return call(ImageFolderDataset, p)

@@ -4,20 +4,22 @@
 
 # %% ../nbs/04_loss.ipynb #f3d8e297
 from __future__ import annotations
-import math
 import torch
-from .schedules import SCHEDULES, NoiseSchedule, extract, q_sample
+from fastcore.basics import patch
+from .schedules import SCHEDULES, NoiseSchedule, beta_schedule, check_timesteps, extract, q_sample
 from .posterior import posterior_coefficients, q_posterior_mean_variance
-from .likelihood import normal_kl, mean_flat, vb_terms_bpd, vlb_terms
+from .likelihood import mean_flat, vb_terms_bpd, vlb_terms
 
 # %% auto #0
 __all__ = ['MEAN_TYPES', 'VAR_TYPES', 'LOSS_TYPES', 'DECODERS', 'eps_loss_weights', 'predict_xstart_from_eps',
-           'predict_eps_from_xstart', 'get_v', 'predict_xstart_from_v', 'predict_eps_from_v', 'GaussianDiffusion']
+           'predict_eps_from_xstart', 'get_v', 'predict_xstart_from_v', 'predict_eps_from_v', 'GaussianDiffusion',
+           'scheduler_kwargs', 'diffusion_from_scheduler']
 
 # %% ../nbs/04_loss.ipynb #a30cec5f
 def eps_loss_weights(schedule: NoiseSchedule, var_type: str = 'fixed_small') -> torch.Tensor:
     """w_t = β_t² / (2 σ_t² α_t (1-ᾱ_t)) (float64, (T,)): L_{t-1} = w_t ‖ε - ε_θ‖² + C_t for σ_t² = β̃_t ('fixed_small') or β_t ('fixed_large').
-    Entry 0 uses the clipped β̃_1 in place of β̃_0 = 0 (that step is scored by the decoder, not by this KL)."""
+    Entry `t = 0` is the paper's t = 1, scored by the decoder rather than by a KL; for 'fixed_small' it uses the clipped
+    variance β̃_2 in place of β̃_1 = 0 (paper indexing)."""
     if var_type not in ('fixed_small', 'fixed_large'): raise ValueError(f"var_type must be 'fixed_small' or 'fixed_large', got {var_type!r}")
     b, a, ab = schedule.betas, schedule.alphas, schedule.alphas_cumprod
     var = posterior_coefficients(schedule)['posterior_log_variance_clipped'].exp() if var_type == 'fixed_small' else b
@@ -48,12 +50,36 @@ def predict_eps_from_v(x_t, t, v, schedule):
     "ε̂ = √(1-ᾱ_t) x_t + √ᾱ_t v."
     a, s = _a_s(schedule, t, x_t); return s * x_t + a * v
 
-# %% ../nbs/04_loss.ipynb #c32c0c95
+# %% ../nbs/04_loss.ipynb #66994fba
 MEAN_TYPES = ('eps', 'x0', 'v')
 VAR_TYPES = ('fixed_small', 'fixed_large', 'learned_range')
 LOSS_TYPES = ('simple', 'kl', 'hybrid')
 DECODERS = ('auto', 'discretized', 'gaussian')
 
+def _as_schedule(schedule, T, betas) -> NoiseSchedule:
+    "A `NoiseSchedule` from a name in `SCHEDULES` (with `T` steps), a `NoiseSchedule`, or explicit `betas` (which win)."
+    if betas is not None: return NoiseSchedule(betas)
+    if isinstance(schedule, str):
+        if schedule not in SCHEDULES: raise ValueError(f'unknown schedule {schedule!r}; choose one of {", ".join(SCHEDULES)} or pass a NoiseSchedule / betas')
+        return NoiseSchedule.named(schedule, T)
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f'schedule must be a name from {SCHEDULES} or a NoiseSchedule, got {type(schedule).__name__}')
+    return schedule
+
+def _check_settings(mean_type, var_type, loss_type, hybrid_lambda):
+    "Refuse unknown or inconsistent settings, with the fix in the message."
+    for name, val, ok in (('mean_type', mean_type, MEAN_TYPES), ('var_type', var_type, VAR_TYPES), ('loss_type', loss_type, LOSS_TYPES)):
+        if val not in ok: raise ValueError(f'unknown {name} {val!r}; choose one of {", ".join(map(repr, ok))}')
+    if var_type == 'learned_range' and loss_type == 'simple':
+        raise ValueError("var_type='learned_range' needs loss_type='hybrid' (or 'kl'): L_simple does not involve the variance, "
+                         "so nothing would train the variance channels")
+    if loss_type == 'hybrid' and var_type != 'learned_range':
+        raise ValueError("loss_type='hybrid' adds a VLB term that only trains a learned variance (its mean is detached); "
+                         f"with var_type={var_type!r} use loss_type='simple', or set var_type='learned_range'")
+    if not (isinstance(hybrid_lambda, (int, float)) and hybrid_lambda > 0):
+        raise ValueError(f'hybrid_lambda must be a positive number (Improved DDPM uses 0.001), got {hybrid_lambda!r}')
+
+# %% ../nbs/04_loss.ipynb #082a28d6
 class GaussianDiffusion:
     """DDPM's diffusion: float64 schedule tables, q(x_t|x_0), the posterior, the model's reverse step, losses and the bound.
     `schedule`: a name from `SCHEDULES` or a `NoiseSchedule` (`betas`, if given, overrides both; T then comes from them).
@@ -61,25 +87,10 @@ class GaussianDiffusion:
     `loss_type` in ('simple', 'kl', 'hybrid') — 'kl' is the true bound ×T, 'hybrid' is mse + hybrid_lambda·T·vb with a detached mean."""
     def __init__(self, schedule='linear', T=1000, betas=None, mean_type='eps', var_type='fixed_small', loss_type='simple',
                  hybrid_lambda=0.001):
-        if betas is not None: schedule = NoiseSchedule(betas)
-        elif isinstance(schedule, str):
-            if schedule not in SCHEDULES: raise ValueError(f'unknown schedule {schedule!r}; choose one of {", ".join(SCHEDULES)} or pass a NoiseSchedule / betas')
-            schedule = NoiseSchedule.named(schedule, T)
-        elif not isinstance(schedule, NoiseSchedule):
-            raise TypeError(f'schedule must be a name from {SCHEDULES} or a NoiseSchedule, got {type(schedule).__name__}')
-        for name, val, ok in (('mean_type', mean_type, MEAN_TYPES), ('var_type', var_type, VAR_TYPES), ('loss_type', loss_type, LOSS_TYPES)):
-            if val not in ok: raise ValueError(f'unknown {name} {val!r}; choose one of {", ".join(map(repr, ok))}')
-        if var_type == 'learned_range' and loss_type == 'simple':
-            raise ValueError("var_type='learned_range' needs loss_type='hybrid' (or 'kl'): L_simple does not involve the variance, "
-                             "so nothing would train the variance channels")
-        if loss_type == 'hybrid' and var_type != 'learned_range':
-            raise ValueError("loss_type='hybrid' adds a VLB term that only trains a learned variance (its mean is detached); "
-                             f"with var_type={var_type!r} use loss_type='simple', or set var_type='learned_range'")
-        if not (isinstance(hybrid_lambda, (int, float)) and hybrid_lambda > 0):
-            raise ValueError(f'hybrid_lambda must be a positive number (Improved DDPM uses 0.001), got {hybrid_lambda!r}')
-        self.schedule, self.mean_type, self.var_type, self.loss_type = schedule, mean_type, var_type, loss_type
+        _check_settings(mean_type, var_type, loss_type, hybrid_lambda)
+        self.schedule = s = _as_schedule(schedule, T, betas)
+        self.mean_type, self.var_type, self.loss_type = mean_type, var_type, loss_type
         self.hybrid_lambda, self.decoder = float(hybrid_lambda), 'auto'
-        s = schedule
         self.num_timesteps = s.num_timesteps
         pc = posterior_coefficients(s)                      # the schedule owns every table; the diffusion adds its own to it
         fixed_large = torch.cat([pc['posterior_variance'][1:2], s.betas[1:]]) if self.num_timesteps > 1 else s.betas.clone()
@@ -94,110 +105,168 @@ class GaussianDiffusion:
         if s is not None and torch.is_tensor(vars(s).get(name)): return vars(s)[name]
         raise AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')
 
-    def to(self, device) -> 'GaussianDiffusion':
-        "Move the schedule's tables to `device` (they are read there, so no step copies them). MPS has no float64: tables stay put."
-        self.schedule.to(device)
-        return self
-
-    def __repr__(self):
-        return (f'GaussianDiffusion(T={self.num_timesteps}, mean_type={self.mean_type!r}, var_type={self.var_type!r}, '
-                f'loss_type={self.loss_type!r}, {self.schedule!r})')
-
     @property
     def decoder(self): return self._decoder
     @decoder.setter
     def decoder(self, d):
         if d not in DECODERS: raise ValueError(f'decoder must be one of {DECODERS}, got {d!r}')
         self._decoder = d
-    def _decoder_for(self, x):
-        return self._decoder if self._decoder != 'auto' else ('discretized' if x.ndim == 4 else 'gaussian')
 
-    def model_out_channels(self, data_channels: int) -> int:
-        "Channels the model must output for data with `data_channels` channels (twice as many for a learned variance)."
-        return 2 * data_channels if self.var_type == 'learned_range' else data_channels
+# %% ../nbs/04_loss.ipynb #791fc402
+@patch
+def to(self: GaussianDiffusion, device) -> GaussianDiffusion:
+    "Move the schedule's tables to `device` (they are read there, so no step copies them). MPS has no float64: tables stay put."
+    self.schedule.to(device)
+    return self
 
-    # -- forward process and posterior ------------------------------------------------------------------------
-    def q_mean_variance(self, x0, t):
-        "Mean, variance and log-variance of q(x_t | x_0) (variance terms broadcast to x0's shape)."
-        return (extract(self.sqrt_alphas_cumprod, t, x0) * x0, extract(self.one_minus_alphas_cumprod, t, x0).expand(x0.shape),
-                extract(self.log_one_minus_alphas_cumprod, t, x0).expand(x0.shape))
+@patch
+def __repr__(self: GaussianDiffusion):
+    return (f'GaussianDiffusion(T={self.num_timesteps}, mean_type={self.mean_type!r}, var_type={self.var_type!r}, '
+            f'loss_type={self.loss_type!r}, {self.schedule!r})')
 
-    def q_sample(self, x0, t, noise=None):
-        "A sample of q(x_t | x_0): √ᾱ_t x_0 + √(1-ᾱ_t) ε."
-        return q_sample(x0, t, self.alphas_cumprod, noise)
+@patch
+def _decoder_for(self: GaussianDiffusion, x):
+    return self._decoder if self._decoder != 'auto' else ('discretized' if x.ndim == 4 else 'gaussian')
 
-    def q_posterior_mean_variance(self, x0, x_t, t):
-        "Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0) (notebook 02)."
-        return q_posterior_mean_variance(x0, x_t, t, self)
+@patch
+def model_out_channels(self: GaussianDiffusion, data_channels: int) -> int:
+    "Channels the model must output for data with `data_channels` channels (twice as many for a learned variance)."
+    return 2 * data_channels if self.var_type == 'learned_range' else data_channels
 
-    # -- conversions ------------------------------------------------------------------------------------------
-    def predict_xstart_from_eps(self, x_t, t, eps): return predict_xstart_from_eps(x_t, t, eps, self)
-    def predict_eps_from_xstart(self, x_t, t, x0): return predict_eps_from_xstart(x_t, t, x0, self)
-    def predict_xstart_from_v(self, x_t, t, v): return predict_xstart_from_v(x_t, t, v, self)
-    def predict_eps_from_v(self, x_t, t, v): return predict_eps_from_v(x_t, t, v, self)
-    def get_v(self, x0, eps, t): return get_v(x0, eps, t, self)
+# %% ../nbs/04_loss.ipynb #78b2019e
+@patch
+def q_mean_variance(self: GaussianDiffusion, x0, t):
+    "Mean, variance and log-variance of q(x_t | x_0) (variance terms broadcast to x0's shape)."
+    return (extract(self.sqrt_alphas_cumprod, t, x0) * x0, extract(self.one_minus_alphas_cumprod, t, x0).expand(x0.shape),
+            extract(self.log_one_minus_alphas_cumprod, t, x0).expand(x0.shape))
 
-    # -- the model's reverse step -----------------------------------------------------------------------------
-    def _split_output(self, out, x_t):
-        want = tuple(x_t.shape) if self.var_type != 'learned_range' else (x_t.shape[0], 2 * x_t.shape[1], *x_t.shape[2:])
-        if x_t.ndim < 2 and self.var_type == 'learned_range':
-            raise ValueError("var_type='learned_range' needs data with a channel dimension (B, C, ...)")
-        if tuple(out.shape) != want:
-            raise ValueError(f'model output has shape {tuple(out.shape)} but {want} is needed for data {tuple(x_t.shape)} with '
-                             f'var_type={self.var_type!r}; build the model with model_out_channels({x_t.shape[1] if x_t.ndim > 1 else 1}) output channels')
-        return out.chunk(2, dim=1) if self.var_type == 'learned_range' else (out, None)
+@patch
+def q_sample(self: GaussianDiffusion, x0, t, noise=None):
+    "A sample of q(x_t | x_0): √ᾱ_t x_0 + √(1-ᾱ_t) ε."
+    return q_sample(x0, t, self.alphas_cumprod, noise)
 
-    def _variance(self, var_out, x_t, t):
-        if self.var_type == 'fixed_small':
-            return extract(self.posterior_variance, t, x_t).expand(x_t.shape), extract(self.posterior_log_variance_clipped, t, x_t).expand(x_t.shape)
-        if self.var_type == 'fixed_large':
-            return extract(self.fixed_large_variance, t, x_t).expand(x_t.shape), extract(self.fixed_large_log_variance, t, x_t).expand(x_t.shape)
-        frac = (var_out + 1) / 2                                                    # learned_range: interpolate in log space
-        log_var = frac * extract(self.log_betas, t, x_t) + (1 - frac) * extract(self.posterior_log_variance_clipped, t, x_t)
-        return log_var.exp(), log_var
+@patch
+def q_posterior_mean_variance(self: GaussianDiffusion, x0, x_t, t):
+    "Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0) (notebook 02)."
+    return q_posterior_mean_variance(x0, x_t, t, self)
 
-    def p_mean_variance(self, model, x_t, t, clip_denoised=False, model_output=None) -> dict:
-        """The model's reverse step p(x_{t-1} | x_t): dict(mean, variance, log_variance, pred_xstart, pred_eps).
-        `model(x_t, t)` is called unless `model_output` is given. `clip_denoised` clamps x̂_0 to [-1, 1] (pred_eps then follows the clamped x̂_0)."""
-        out = model(x_t, t) if model_output is None else model_output
-        mean_out, var_out = self._split_output(out, x_t)
-        variance, log_variance = self._variance(var_out, x_t, t)
-        if self.mean_type == 'eps': x0, eps = self.predict_xstart_from_eps(x_t, t, mean_out), mean_out
-        elif self.mean_type == 'x0': x0, eps = mean_out, None
-        else: x0, eps = self.predict_xstart_from_v(x_t, t, mean_out), self.predict_eps_from_v(x_t, t, mean_out)
-        if clip_denoised: x0, eps = x0.clamp(-1, 1), None
-        if eps is None: eps = self.predict_eps_from_xstart(x_t, t, x0)
-        mean, _, _ = self.q_posterior_mean_variance(x0, x_t, t)
-        return dict(mean=mean, variance=variance, log_variance=log_variance, pred_xstart=x0, pred_eps=eps)
+@patch
+def predict_xstart_from_eps(self: GaussianDiffusion, x_t, t, eps): return predict_xstart_from_eps(x_t, t, eps, self)
+@patch
+def predict_eps_from_xstart(self: GaussianDiffusion, x_t, t, x0): return predict_eps_from_xstart(x_t, t, x0, self)
+@patch
+def predict_xstart_from_v(self: GaussianDiffusion, x_t, t, v): return predict_xstart_from_v(x_t, t, v, self)
+@patch
+def predict_eps_from_v(self: GaussianDiffusion, x_t, t, v): return predict_eps_from_v(x_t, t, v, self)
+@patch
+def get_v(self: GaussianDiffusion, x0, eps, t): return get_v(x0, eps, t, self)
 
-    # -- losses -----------------------------------------------------------------------------------------------
-    def training_losses(self, model, x0, t=None, noise=None) -> dict:
-        """Per-example losses (B,): `loss`, `mse` (of the model's target: ε, x_0 or v), and `vb` (the bound's term at t, bits/dim)
-        when the loss uses it. `t` is drawn uniformly from {0..T-1} and `noise` from N(0, I) when not given."""
-        if t is None: t = torch.randint(0, self.num_timesteps, (len(x0),), device=x0.device)
-        if noise is None: noise = torch.randn_like(x0)
-        x_t = self.q_sample(x0, t, noise)
-        out = model(x_t, t)
-        mean_out, var_out = self._split_output(out, x_t)
-        target = {'eps': noise, 'x0': x0, 'v': self.get_v(x0, noise, t) if self.mean_type == 'v' else None}[self.mean_type]
-        terms = dict(mse=mean_flat((target - mean_out) ** 2))
-        if self.loss_type == 'simple':
-            terms['loss'] = terms['mse']
-            return terms
-        if self.loss_type == 'hybrid':                  # stop-gradient on the mean: the VLB term trains only the variance
-            out = torch.cat([mean_out.detach(), var_out], dim=1)
-        p = self.p_mean_variance(model, x_t, t, model_output=out)
-        terms['vb'] = vb_terms_bpd(x0, x_t, t, p['mean'], p['log_variance'], self, self._decoder_for(x0))
-        if self.loss_type == 'kl': terms['loss'] = terms['vb'] * self.num_timesteps
-        else: terms['loss'] = terms['mse'] + self.hybrid_lambda * self.num_timesteps * terms['vb']
+# %% ../nbs/04_loss.ipynb #4e661572
+@patch
+def _split_output(self: GaussianDiffusion, out, x_t):
+    "The model output split into (mean part, variance part or None), after a shape check (shapes only: no host sync)."
+    want = tuple(x_t.shape) if self.var_type != 'learned_range' else (x_t.shape[0], 2 * x_t.shape[1], *x_t.shape[2:])
+    if x_t.ndim < 2 and self.var_type == 'learned_range':
+        raise ValueError("var_type='learned_range' needs data with a channel dimension (B, C, ...)")
+    if tuple(out.shape) != want:
+        raise ValueError(f'model output has shape {tuple(out.shape)} but {want} is needed for data {tuple(x_t.shape)} with '
+                         f'var_type={self.var_type!r}; build the model with model_out_channels({x_t.shape[1] if x_t.ndim > 1 else 1}) output channels')
+    return out.chunk(2, dim=1) if self.var_type == 'learned_range' else (out, None)
+
+@patch
+def _variance(self: GaussianDiffusion, var_out, x_t, t):
+    "σ_t² and log σ_t² of the reverse step, broadcast to x_t's shape (section 3)."
+    if self.var_type == 'fixed_small':
+        return extract(self.posterior_variance, t, x_t).expand(x_t.shape), extract(self.posterior_log_variance_clipped, t, x_t).expand(x_t.shape)
+    if self.var_type == 'fixed_large':
+        return extract(self.fixed_large_variance, t, x_t).expand(x_t.shape), extract(self.fixed_large_log_variance, t, x_t).expand(x_t.shape)
+    frac = (var_out + 1) / 2                                                    # learned_range: interpolate in log space
+    log_var = frac * extract(self.log_betas, t, x_t) + (1 - frac) * extract(self.posterior_log_variance_clipped, t, x_t)
+    return log_var.exp(), log_var
+
+# %% ../nbs/04_loss.ipynb #55bed0eb
+@patch
+def p_mean_variance(self: GaussianDiffusion, model, x_t, t, clip_denoised=False, model_output=None) -> dict:
+    """The model's reverse step p(x_{t-1} | x_t): dict(mean, variance, log_variance, pred_xstart, pred_eps).
+    `model(x_t, t)` is called unless `model_output` is given. `clip_denoised` clamps x̂_0 to [-1, 1] (pred_eps then follows the clamped x̂_0).
+    Runs inside sampling loops, so it checks shapes only: validate a user-given `t` once, with `check_timesteps`."""
+    out = model(x_t, t) if model_output is None else model_output
+    mean_out, var_out = self._split_output(out, x_t)
+    variance, log_variance = self._variance(var_out, x_t, t)
+    if self.mean_type == 'eps': x0, eps = self.predict_xstart_from_eps(x_t, t, mean_out), mean_out
+    elif self.mean_type == 'x0': x0, eps = mean_out, None
+    else: x0, eps = self.predict_xstart_from_v(x_t, t, mean_out), self.predict_eps_from_v(x_t, t, mean_out)
+    if clip_denoised: x0, eps = x0.clamp(-1, 1), None
+    if eps is None: eps = self.predict_eps_from_xstart(x_t, t, x0)
+    mean, _, _ = self.q_posterior_mean_variance(x0, x_t, t)
+    return dict(mean=mean, variance=variance, log_variance=log_variance, pred_xstart=x0, pred_eps=eps)
+
+# %% ../nbs/04_loss.ipynb #a5a821a0
+@patch
+def training_losses(self: GaussianDiffusion, model, x0, t=None, noise=None, check_t: bool = True) -> dict:
+    """Per-example losses (B,): `loss`, `mse` (of the model's target: ε, x_0 or v), and `vb` (the bound's term at t, bits/dim)
+    when the loss uses it. `t` is drawn uniformly from {0..T-1} and `noise` from N(0, I) when not given. A given `t` is
+    validated once with `check_timesteps` (a host sync on a GPU); a trainer that draws `t` itself passes `check_t=False`."""
+    if t is None: t = torch.randint(0, self.num_timesteps, (len(x0),), device=x0.device)
+    elif check_t: t = check_timesteps(t, self.num_timesteps, len(x0))
+    if noise is None: noise = torch.randn_like(x0)
+    x_t = self.q_sample(x0, t, noise)
+    mean_out, var_out = self._split_output(model(x_t, t), x_t)
+    target = {'eps': noise, 'x0': x0, 'v': self.get_v(x0, noise, t) if self.mean_type == 'v' else None}[self.mean_type]
+    terms = dict(mse=mean_flat((target - mean_out) ** 2))
+    if self.loss_type == 'simple':
+        terms['loss'] = terms['mse']
         return terms
+    out = torch.cat([mean_out.detach() if self.loss_type == 'hybrid' else mean_out, var_out], dim=1)   # hybrid: the VLB term trains only the variance
+    p = self.p_mean_variance(model, x_t, t, model_output=out)
+    terms['vb'] = vb_terms_bpd(x0, x_t, t, p['mean'], p['log_variance'], self, self._decoder_for(x0))
+    if self.loss_type == 'kl': terms['loss'] = terms['vb'] * self.num_timesteps
+    else: terms['loss'] = terms['mse'] + self.hybrid_lambda * self.num_timesteps * terms['vb']
+    return terms
 
-    @torch.no_grad()
-    def calc_bpd_loop(self, model, x0, clip_denoised=False, t_stride=1, t_offset=None, t_batch=1, generator=None) -> dict:
-        """The full bound of `model` on the batch `x0` in bits/dim (notebook 03's `vlb_terms`): total_bpd (B,), prior_bpd (B,),
-        per-step vb, xstart_mse, mse (B, T') for the steps `t` (T',), ascending. `t_stride` = s > 1: the unbiased strided estimate
-        L_T + L_0 + s·Σ_{t ∈ S} L_t over S = {t ≥ 1: (t-1) mod s = offset}, offset drawn at random unless `t_offset` is given.
-        `t_batch` steps are folded into each model call. Set the model to eval mode first."""
-        pmv = lambda x_t, t: self.p_mean_variance(model, x_t, t, clip_denoised=clip_denoised)
-        return vlb_terms(pmv, x0, self, t_stride=t_stride, t_offset=t_offset, t_batch=t_batch,
-                         decoder=self._decoder_for(x0), generator=generator)
+# %% ../nbs/04_loss.ipynb #1b238862
+@patch
+@torch.no_grad()
+def calc_bpd_loop(self: GaussianDiffusion, model, x0, clip_denoised=False, t_stride=1, t_offset=None, t_batch=1, generator=None) -> dict:
+    """The full bound of `model` on the batch `x0` in bits/dim (notebook 03's `vlb_terms`): total_bpd (B,), prior_bpd (B,),
+    per-step vb, xstart_mse, mse (B, T') for the steps `t` (T',), ascending. `t_stride` = s > 1: the unbiased strided estimate
+    L_T + L_0 + s·Σ_{t ∈ S} L_t over S = {t ≥ 1: (t-1) mod s = offset}, offset drawn at random unless `t_offset` is given.
+    `t_batch` steps are folded into each model call. Set the model to eval mode first. The steps are made here, not given by
+    the caller, so there is no `t` to check; `vlb_terms` validates `t_stride`, `t_offset` and `t_batch`."""
+    pmv = lambda x_t, t: self.p_mean_variance(model, x_t, t, clip_denoised=clip_denoised)
+    return vlb_terms(pmv, x0, self, t_stride=t_stride, t_offset=t_offset, t_batch=t_batch,
+                     decoder=self._decoder_for(x0), generator=generator)
+
+# %% ../nbs/04_loss.ipynb #38d86689
+_SCHEDULE_NAMES = {'linear': 'linear', 'cosine': 'squaredcos_cap_v2', 'quadratic': 'scaled_linear', 'sigmoid': 'sigmoid'}
+_PREDICTION = {'eps': 'epsilon', 'x0': 'sample', 'v': 'v_prediction'}
+
+def scheduler_kwargs(diffusion: GaussianDiffusion) -> dict:
+    "Settings of a diffusers `DDPMScheduler` equivalent to `diffusion`: `DDPMScheduler(**scheduler_kwargs(diffusion))`."
+    T, betas = diffusion.num_timesteps, diffusion.betas.detach().cpu()
+    kw = dict(num_train_timesteps=T, prediction_type=_PREDICTION[diffusion.mean_type], variance_type=diffusion.var_type, clip_sample=True)
+    for ours, theirs in _SCHEDULE_NAMES.items():
+        try: same = torch.equal(beta_schedule(ours, T), betas)
+        except ValueError: same = False                                  # e.g. a linear schedule with T < 21
+        if same:
+            scale = 1000 / T                                              # beta_schedule's defaults (the cosine ignores them)
+            return dict(kw, beta_schedule=theirs, beta_start=scale * 1e-4, beta_end=scale * 0.02)
+    return dict(kw, trained_betas=betas.tolist())
+
+def diffusion_from_scheduler(config: dict) -> GaussianDiffusion:
+    "The `GaussianDiffusion` of a diffusers `DDPMScheduler`'s `config` (its training schedule; sampling settings are not part of it)."
+    c, T = dict(config), config['num_train_timesteps']
+    if c.get('rescale_betas_zero_snr'): raise ValueError('rescale_betas_zero_snr=True (ᾱ_T = 0) has no counterpart here: every β must lie below 1')
+    if c.get('trained_betas') is not None: schedule = NoiseSchedule(torch.tensor(c['trained_betas'], dtype=torch.float64))
+    else:
+        names = {v: k for k, v in _SCHEDULE_NAMES.items()}
+        if c['beta_schedule'] not in names: raise ValueError(f"beta_schedule {c['beta_schedule']!r} has no counterpart; known: {', '.join(names)}")
+        name = names[c['beta_schedule']]
+        schedule = NoiseSchedule.named(name, T, **({} if name == 'cosine' else dict(beta_start=c['beta_start'], beta_end=c['beta_end'])))
+    means = {v: k for k, v in _PREDICTION.items()}
+    if c['prediction_type'] not in means: raise ValueError(f"prediction_type {c['prediction_type']!r} has no counterpart; known: {', '.join(means)}")
+    var = {'fixed_small_log': 'fixed_small', 'fixed_large_log': 'fixed_large'}.get(c['variance_type'], c['variance_type'])
+    if var not in VAR_TYPES:
+        raise ValueError(f"variance_type {c['variance_type']!r} has no counterpart; use fixed_small, fixed_large or learned_range")
+    return GaussianDiffusion(schedule, mean_type=means[c['prediction_type']], var_type=var,
+                             loss_type='hybrid' if var == 'learned_range' else 'simple')

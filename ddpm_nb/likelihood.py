@@ -11,7 +11,7 @@ from .posterior import q_posterior_mean_variance, posterior_coefficients
 
 # %% auto #0
 __all__ = ['normal_kl', 'mean_flat', 'nats_to_bpd', 'approx_standard_normal_cdf', 'discretized_gaussian_log_likelihood',
-           'gaussian_log_likelihood', 'vb_terms_bpd', 'prior_bpd', 'vlb_terms', 'optimal_xstart']
+           'gaussian_log_likelihood', 'vb_terms_bpd', 'prior_bpd', 'vlb_terms']
 
 # %% ../nbs/03_vlb.ipynb #388041d8
 def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
@@ -77,19 +77,21 @@ def vb_terms_bpd(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, model_mea
         raise ValueError(f"decoder must be 'discretized' (8-bit data in [-1, 1]) or 'gaussian' (continuous data), got {decoder!r}")
     true_mean, _, true_log_var = q_posterior_mean_variance(x0, x_t, t, schedule)
     out = mean_flat(normal_kl(true_mean, true_log_var, model_mean, model_log_variance))
-    first = (t.to(out.device) == 0).nonzero().squeeze(1)                 # the decoder only where t = 0
+    first = (t.to(out.device) == 0).nonzero().squeeze(1)                 # the decoder only where code t = 0 (paper t = 1)
     if len(first):
         ll = discretized_gaussian_log_likelihood if decoder == 'discretized' else gaussian_log_likelihood
         mean, log_var = model_mean.expand(x0.shape)[first], model_log_variance.expand(x0.shape)[first]
         out = out.index_put((first,), -mean_flat(ll(x0[first], mean, 0.5 * log_var)))
     return nats_to_bpd(out)
 
+# %% ../nbs/03_vlb.ipynb #priorbpd
 def prior_bpd(x0: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     "L_T = KL(q(x_T | x_0) ‖ N(0, I)) per example, in bits/dim (B,)."
     t = torch.full((len(x0),), schedule.num_timesteps - 1, dtype=torch.long, device=x0.device)
     ab = extract(schedule.alphas_cumprod, t, x0)
     return nats_to_bpd(mean_flat(normal_kl(ab.sqrt() * x0, torch.log(1 - ab), 0.0, 0.0)))
 
+# %% ../nbs/03_vlb.ipynb #vlbterms
 @torch.no_grad()
 def vlb_terms(p_mean_variance, x0: torch.Tensor, schedule: NoiseSchedule, t_stride: int = 1, t_offset: int | None = None,
               t_batch: int = 1, decoder: str = 'discretized', generator: torch.Generator | None = None) -> dict:
@@ -127,13 +129,3 @@ def vlb_terms(p_mean_variance, x0: torch.Tensor, schedule: NoiseSchedule, t_stri
     prior = prior_bpd(x0, schedule)
     total = prior + (vb.double() * weights.to(vb.device)).sum(1).to(prior.dtype)
     return dict(total_bpd=total, prior_bpd=prior, vb=vb, xstart_mse=xstart_mse, mse=mse, t=ts, weights=weights)
-
-# %% ../nbs/03_vlb.ipynb #0e06a016
-def optimal_xstart(x_t: torch.Tensor, t: torch.Tensor, data: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
-    "E[x_0 | x_t] when x_0 is uniform over the rows of `data` (K, ...): a softmax-weighted mix of the K data points."
-    if data.shape[1:] != x_t.shape[1:]: raise ValueError(f'data items {tuple(data.shape[1:])} must have the shape of x_t items {tuple(x_t.shape[1:])}')
-    ab = extract(schedule.alphas_cumprod, t, x_t).flatten(1)                # (B, 1)
-    data = data.to(x_t)
-    d2 = ((x_t.flatten(1)[:, None, :] - ab.sqrt()[:, :, None] * data.flatten(1)[None]) ** 2).sum(-1)   # (B, K)
-    w = torch.softmax(-d2 / (2 * (1 - ab)), dim=1)
-    return (w @ data.flatten(1)).view(x_t.shape)

@@ -4,112 +4,36 @@
 
 # %% ../nbs/05_models.ipynb #cc055839
 from __future__ import annotations
-import math, warnings
+import warnings
 from dataclasses import dataclass, asdict, fields, replace
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastcore.basics import patch
+from .layers import (timestep_embedding, _norm, _zero, TimestepEmbedSequential, group_norm_silu,
+                            ResBlock, AttentionBlock, Downsample, Upsample)
 
 # %% auto #0
-__all__ = ['PRESETS', 'timestep_embedding', 'TimestepBlock', 'TimestepEmbedSequential', 'ResBlock', 'AttentionBlock',
-           'Downsample', 'Upsample', 'UNetConfig', 'prefers_channels_last', 'UNet', 'count_parameters', 'MLPConfig',
-           'MLPDenoiser', 'make_model', 'model_from_config', 'load_diffusers_unet_weights']
+__all__ = ['PRESETS', 'UNetConfig', 'prefers_channels_last', 'count_parameters', 'UNet', 'MLPConfig', 'MLPDenoiser', 'make_model',
+           'model_from_config', 'build_model']
 
-# %% ../nbs/05_models.ipynb #cdb54f63
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    "Sinusoidal embedding (B, dim) of steps `t` (B,): [sin(ω_i t), cos(ω_i t)], ω_i = max_period^(-i/(dim/2-1)) (the DDPM code)."
-    t = torch.as_tensor(t)
-    if t.ndim != 1: raise ValueError(f't must be a 1-D tensor of steps with shape (batch,), got shape {tuple(t.shape)}')
-    if dim < 4: raise ValueError(f'the time embedding needs dim >= 4, got {dim}')
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - 1))
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-    return F.pad(emb, (0, 1)) if dim % 2 else emb
-
-# %% ../nbs/05_models.ipynb #cfe0a135
-def _norm(channels: int, groups: int = 32) -> nn.GroupNorm:
-    return nn.GroupNorm(groups, channels, eps=1e-6)
-
-def _zero(module: nn.Module) -> nn.Module:
-    "Set all parameters of `module` to zero (the paper's init_scale=0) and return it."
-    for p in module.parameters(): nn.init.zeros_(p)
-    return module
-
-class TimestepBlock(nn.Module):
-    "A module whose forward takes the time embedding as a second argument."
-    def forward(self, x, emb): raise NotImplementedError
-
-class TimestepEmbedSequential(nn.Sequential, TimestepBlock):
-    "A sequential container that passes the time embedding to the children that take one."
-    def forward(self, x, emb):
-        for layer in self: x = layer(x, emb) if isinstance(layer, TimestepBlock) else layer(x)
-        return x
-
-class ResBlock(TimestepBlock):
-    "GN-SiLU-conv, + projected time embedding (added, or scale-shift), GN-SiLU-dropout-conv(zero init), plus a skip."
-    def __init__(self, channels: int, emb_channels: int, dropout: float, out_channels: int | None = None,
-                 use_scale_shift_norm: bool = False, num_groups: int = 32):
-        super().__init__()
-        out = out_channels or channels
-        self.use_scale_shift_norm = use_scale_shift_norm
-        self.in_layers = nn.Sequential(_norm(channels, num_groups), nn.SiLU(), nn.Conv2d(channels, out, 3, padding=1))
-        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, 2 * out if use_scale_shift_norm else out))
-        self.out_layers = nn.Sequential(_norm(out, num_groups), nn.SiLU(), nn.Dropout(dropout),
-                                        _zero(nn.Conv2d(out, out, 3, padding=1)))
-        self.skip_connection = nn.Identity() if out == channels else nn.Conv2d(channels, out, 1)
-
-    def forward(self, x, emb):
-        h = self.in_layers(x)
-        e = self.emb_layers(emb).to(h.dtype)[..., None, None]
-        if self.use_scale_shift_norm:
-            scale, shift = e.chunk(2, dim=1)
-            h = self.out_layers[0](h) * (1 + scale) + shift
-            h = self.out_layers[1:](h)
-        else:
-            h = self.out_layers(h + e)
-        return self.skip_connection(x) + h
-
-class AttentionBlock(nn.Module):
-    "Self-attention over the pixels: x + proj_out(softmax(qᵀk/√d) v), q, k, v from GroupNorm(x); `num_heads` heads."
-    def __init__(self, channels: int, num_heads: int = 1, num_groups: int = 32):
-        super().__init__()
-        if channels % num_heads: raise ValueError(f'attention: {channels} channels do not split into {num_heads} heads; '
-                                                  'choose num_heads dividing the channel count')
-        self.num_heads = num_heads
-        self.norm = _norm(channels, num_groups)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj_out = _zero(nn.Conv2d(channels, channels, 1))
-
-    def forward(self, x):
-        B, C, H, W = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.num_heads, C // self.num_heads, H * W).transpose(-1, -2).unbind(1)
-        h = F.scaled_dot_product_attention(q, k, v)                 # (B, heads, HW, C/heads), scale 1/√(C/heads)
-        return x + self.proj_out(h.transpose(-1, -2).reshape(B, C, H, W))
-
-class Downsample(nn.Module):
-    "Halve H and W with a stride-2 3×3 convolution, padding bottom/right by one (TensorFlow 'SAME', as in the paper)."
-    def __init__(self, channels: int):
-        super().__init__()
-        self.op = nn.Conv2d(channels, channels, 3, stride=2)
-    def forward(self, x): return self.op(F.pad(x, (0, 1, 0, 1)))
-
-class Upsample(nn.Module):
-    "Double H and W: nearest-neighbour ×2, then a 3×3 convolution."
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-    def forward(self, x): return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
-
-# %% ../nbs/05_models.ipynb #69edffb9
+# %% ../nbs/05_models.ipynb #62b0e55e
 def _tuple(v, name):
     if isinstance(v, int) and not isinstance(v, bool): v = (v,)
     try: v = tuple(int(i) for i in v)
     except (TypeError, ValueError): raise TypeError(f'{name} must be a sequence of integers, got {v!r}') from None
     return v
 
+def _check_positive(cfg, names):
+    for nm in names:
+        v = getattr(cfg, nm)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f'{nm} must be a positive integer, got {v!r}')
+    n = cfg.num_classes
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f'num_classes must be None (unconditional) or a positive integer, got {n!r}')
+
 def _config_from_dict(cls, d: dict, arch: str, label: str):
-    "Rebuild config `cls` from its `to_dict()`: the arch must match and every key must be a field."
+    "Rebuild config `cls` from its `to_dict()`: the arch must match and every key must be a field (missing keys take defaults)."
     d = dict(d); got = d.pop('arch', arch)
     if got != arch: raise ValueError(f"this config is for arch={got!r}, not {arch!r}; use model_from_config")
     names = {f.name for f in fields(cls)}
@@ -117,6 +41,7 @@ def _config_from_dict(cls, d: dict, arch: str, label: str):
     if unknown: raise TypeError(f'unknown {label} config keys {unknown}; valid keys: {", ".join(sorted(names))}')
     return cls(**d)
 
+# %% ../nbs/05_models.ipynb #f4314d95
 @dataclass
 class UNetConfig:
     "Hyper-parameters of `UNet` (improved-diffusion's names). Defaults: the paper's CIFAR-10 model."
@@ -131,36 +56,13 @@ class UNetConfig:
     num_heads: int = 1
     num_groups: int = 32                           # GroupNorm groups
     use_scale_shift_norm: bool = False             # the paper: additive time conditioning
+    num_classes: int | None = None                 # class-conditional: labels 0..num_classes-1, and num_classes = "no label"
 
     def __post_init__(self):
         self.channel_mult = _tuple(self.channel_mult, 'channel_mult')
         self.attention_resolutions = _tuple(self.attention_resolutions, 'attention_resolutions')
         if self.out_channels is None: self.out_channels = self.in_channels
-        for nm in ('in_channels', 'model_channels', 'out_channels', 'num_res_blocks', 'image_size', 'num_heads', 'num_groups'):
-            v = getattr(self, nm)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f'{nm} must be a positive integer, got {v!r}')
-        if not self.channel_mult or min(self.channel_mult) < 1:
-            raise ValueError(f'channel_mult must be a non-empty sequence of positive integers, got {self.channel_mult}')
-        if not 0 <= self.dropout < 1: raise ValueError(f'dropout must lie in [0, 1), got {self.dropout}')
-        f = self.downsample_factor
-        if self.image_size % f:
-            raise ValueError(f'image_size {self.image_size} cannot be halved {len(self.channel_mult) - 1} times '
-                             f'({len(self.channel_mult)} levels need a multiple of {f}); pad or resize the images, or use fewer channel_mult levels')
-        res = self.resolutions
-        bad = [r for r in self.attention_resolutions if r not in res]
-        if bad: raise ValueError(f'attention_resolutions {bad} never occur: with image_size {self.image_size} the levels are '
-                                 f'{", ".join(map(str, res))} pixels; pick from these')
-        for m in self.channel_mult:
-            ch = self.model_channels * m
-            if ch % self.num_groups:
-                raise ValueError(f'{ch} channels (model_channels {self.model_channels} × {m}) are not divisible into '
-                                 f'num_groups={self.num_groups} GroupNorm groups; use a multiple of {self.num_groups} or change num_groups')
-            if ch % self.num_heads: raise ValueError(f'{ch} channels do not split into num_heads={self.num_heads} heads')
-        if self.model_channels == self.num_groups and not self.use_scale_shift_norm:
-            warnings.warn(f'GroupNorm with {self.num_groups} groups of {self.model_channels} channels puts one channel in each group, '
-                          'which cancels the additive time embedding at that level; use fewer num_groups (e.g. '
-                          f'{max(1, self.model_channels // 4)}) or use_scale_shift_norm=True')
+        self._validate()
 
     @property
     def downsample_factor(self) -> int: return 2 ** (len(self.channel_mult) - 1)
@@ -176,7 +78,33 @@ class UNetConfig:
     def from_dict(cls, d: dict) -> 'UNetConfig':
         return _config_from_dict(cls, d, 'unet', 'UNet')
 
-# %% ../nbs/05_models.ipynb #b48feb09
+# %% ../nbs/05_models.ipynb #fe26bc59
+@patch
+def _validate(self: UNetConfig):
+    "Refuse a configuration that cannot be built, with the fix in the message."
+    _check_positive(self, ('in_channels', 'model_channels', 'out_channels', 'num_res_blocks', 'image_size', 'num_heads', 'num_groups'))
+    if not self.channel_mult or min(self.channel_mult) < 1:
+        raise ValueError(f'channel_mult must be a non-empty sequence of positive integers, got {self.channel_mult}')
+    if not 0 <= self.dropout < 1: raise ValueError(f'dropout must lie in [0, 1), got {self.dropout}')
+    f = self.downsample_factor
+    if self.image_size % f:
+        raise ValueError(f'image_size {self.image_size} cannot be halved {len(self.channel_mult) - 1} times '
+                         f'({len(self.channel_mult)} levels need a multiple of {f}); pad or resize the images, or use fewer channel_mult levels')
+    bad = [r for r in self.attention_resolutions if r not in self.resolutions]
+    if bad: raise ValueError(f'attention_resolutions {bad} never occur: with image_size {self.image_size} the levels are '
+                             f'{", ".join(map(str, self.resolutions))} pixels; pick from these')
+    for m in self.channel_mult:
+        ch = self.model_channels * m
+        if ch % self.num_groups:
+            raise ValueError(f'{ch} channels (model_channels {self.model_channels} × {m}) are not divisible into '
+                             f'num_groups={self.num_groups} GroupNorm groups; use a multiple of {self.num_groups} or change num_groups')
+        if ch % self.num_heads: raise ValueError(f'{ch} channels do not split into num_heads={self.num_heads} heads')
+    if self.model_channels == self.num_groups and not self.use_scale_shift_norm:
+        warnings.warn(f'GroupNorm with {self.num_groups} groups of {self.model_channels} channels puts one channel in each group, '
+                      'which cancels the additive time embedding at that level; use fewer num_groups (e.g. '
+                      f'{max(1, self.model_channels // 4)}) or use_scale_shift_norm=True')
+
+# %% ../nbs/05_models.ipynb #66ed0494
 def _override(cfg, overrides: dict):
     "A copy of config `cfg` with `overrides`; changing the input channels changes the output channels with them unless both are given."
     names = {f.name for f in fields(cfg)}
@@ -197,8 +125,26 @@ def prefers_channels_last(data_shape, device) -> bool:
     "Whether a model for `data_shape` runs faster in channels-last memory on `device`: images on CUDA and CPU (bench/)."
     return len(tuple(data_shape)) == 3 and torch.device(device).type in ('cuda', 'cpu')
 
+def count_parameters(model: nn.Module) -> int:
+    "Number of trainable parameters."
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+def _add_label(model: nn.Module, emb: torch.Tensor, y) -> torch.Tensor:
+    "emb + the label embedding of `y` (None: the 'no label' index num_classes for every example). Checks shapes only."
+    n = model.cfg.num_classes
+    if n is None:
+        if y is not None: raise ValueError('labels y were given to an unconditional model (num_classes=None); build it with num_classes=... or pass y=None')
+        return emb
+    if y is None: y = torch.full((len(emb),), n, dtype=torch.long, device=emb.device)
+    y = torch.as_tensor(y, device=emb.device)
+    if y.shape != (len(emb),) or y.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f'y must be integer labels of shape (batch,) = ({len(emb)},), values 0..{n} ({n} = no label); got {y.dtype} {tuple(y.shape)}')
+    return emb + model.label_emb(y).to(emb.dtype)
+
+# %% ../nbs/05_models.ipynb #00c77661
 class UNet(nn.Module):
-    "The DDPM U-Net: `model(x_t, t)` maps (B, C, H, W) and int64 steps (B,) to (B, out_channels, H, W)."
+    """The DDPM U-Net: `model(x_t, t)` maps (B, C, H, W) and int64 steps (B,) to (B, out_channels, H, W).
+    With `num_classes` set it is class-conditional: `model(x_t, t, y)`, labels y (B,), y=None meaning "no label"."""
     def __init__(self, config: UNetConfig | dict | None = None, **kw):
         super().__init__()
         self.cfg = cfg = _resolve_config(UNetConfig, config, kw)
@@ -206,6 +152,7 @@ class UNet(nn.Module):
         R = lambda cin, cout: ResBlock(cin, temb, cfg.dropout, cout, cfg.use_scale_shift_norm, cfg.num_groups)
         A = lambda ch: AttentionBlock(ch, cfg.num_heads, cfg.num_groups)
         self.time_embed = nn.Sequential(nn.Linear(c, temb), nn.SiLU(), nn.Linear(temb, temb))
+        if cfg.num_classes is not None: self.label_emb = nn.Embedding(cfg.num_classes + 1, temb)
         self.input_blocks = nn.ModuleList([TimestepEmbedSequential(nn.Conv2d(cfg.in_channels, c, 3, padding=1))])
         stack, ch, res = [c], c, cfg.image_size
         for level, mult in enumerate(cfg.channel_mult):
@@ -225,46 +172,43 @@ class UNet(nn.Module):
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
         self.out = nn.Sequential(_norm(ch, cfg.num_groups), nn.SiLU(), _zero(nn.Conv2d(ch, cfg.out_channels, 3, padding=1)))
 
-    @property
-    def config(self) -> dict: return self.cfg.to_dict()
     @classmethod
     def from_config(cls, config: dict | UNetConfig) -> 'UNet': return cls(config)
-
-    def _check(self, x, t):
-        cfg = self.cfg
-        if not torch.is_tensor(x) or x.ndim != 4:
-            raise ValueError(f'the U-Net takes images of shape (B, C, H, W), got {tuple(getattr(x, "shape", ()))}; '
-                             'add a batch dimension with x[None] (2-D points need the MLPDenoiser, preset "mlp2d")')
-        if x.shape[1] != cfg.in_channels:
-            raise ValueError(f'the model was built for {cfg.in_channels} input channels but x has {x.shape[1]}; '
-                             f'build it with in_channels={x.shape[1]} (e.g. make_model(preset, in_channels={x.shape[1]}))')
-        H, W = x.shape[-2:]
-        f = cfg.downsample_factor
-        if H % f or W % f:
-            raise ValueError(f'image size {H}×{W} cannot go through {len(cfg.channel_mult) - 1} downsamplings: H and W must be '
-                             f'multiples of {f}; pad or resize the images (e.g. 28 → 32), or use a preset with fewer levels')
-        t = torch.as_tensor(t, device=x.device)
-        if t.ndim == 0: t = t.expand(len(x))
-        if t.shape != (len(x),):
-            raise ValueError(f't must have shape (batch,) = ({len(x)},), one step per image; got {tuple(t.shape)}')
-        return t
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = self._check(x, t)
-        emb = self.time_embed(timestep_embedding(t, self.cfg.model_channels).to(self.time_embed[0].weight.dtype))
-        hs, h = [], x
-        for block in self.input_blocks:
-            h = block(h, emb); hs.append(h)
-        h = self.middle_block(h, emb)
-        for block in self.output_blocks:
-            h = block(torch.cat([h, hs.pop()], dim=1), emb)
-        return self.out(h)
-
     def extra_repr(self): return f'{count_parameters(self):,} parameters'
 
-def count_parameters(model: nn.Module) -> int:
-    "Number of trainable parameters."
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+# %% ../nbs/05_models.ipynb #1a3488c4
+@patch
+def _check(self: UNet, x, t):
+    cfg = self.cfg
+    if not torch.is_tensor(x) or x.ndim != 4:
+        raise ValueError(f'the U-Net takes images of shape (B, C, H, W), got {tuple(getattr(x, "shape", ()))}; '
+                         'add a batch dimension with x[None] (2-D points need the MLPDenoiser, preset "mlp2d")')
+    if x.shape[1] != cfg.in_channels:
+        raise ValueError(f'the model was built for {cfg.in_channels} input channels but x has {x.shape[1]}; '
+                         f'build it with in_channels={x.shape[1]} (e.g. make_model(preset, in_channels={x.shape[1]}))')
+    H, W = x.shape[-2:]
+    f = cfg.downsample_factor
+    if H % f or W % f:
+        raise ValueError(f'image size {H}×{W} cannot go through {len(cfg.channel_mult) - 1} downsamplings: H and W must be '
+                         f'multiples of {f}; pad or resize the images (e.g. 28 → 32), or use a preset with fewer levels')
+    t = torch.as_tensor(t, device=x.device)
+    if t.ndim == 0: t = t.expand(len(x))
+    if t.shape != (len(x),):
+        raise ValueError(f't must have shape (batch,) = ({len(x)},), one step per image; got {tuple(t.shape)}')
+    return t
+
+@patch
+def forward(self: UNet, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    t = self._check(x, t)
+    emb = self.time_embed(timestep_embedding(t, self.cfg.model_channels).to(self.time_embed[0].weight.dtype))
+    emb = _add_label(self, emb, y)
+    hs, h = [], x
+    for block in self.input_blocks:
+        h = block(h, emb); hs.append(h)
+    h = self.middle_block(h, emb)
+    for block in self.output_blocks:
+        h = block(torch.cat([h, hs.pop()], dim=1), emb)
+    return self.out[2](group_norm_silu(h, self.out[0]))
 
 # %% ../nbs/05_models.ipynb #b54748a9
 @dataclass
@@ -276,12 +220,11 @@ class MLPConfig:
     time_dim: int = 128
     out_dim: int | None = None                     # None: in_dim (2 * in_dim to learn the variance)
     dropout: float = 0.0
+    num_classes: int | None = None                 # class-conditional, as in UNetConfig
 
     def __post_init__(self):
         if self.out_dim is None: self.out_dim = self.in_dim
-        for nm in ('in_dim', 'hidden', 'num_layers', 'time_dim', 'out_dim'):
-            v = getattr(self, nm)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f'{nm} must be a positive integer, got {v!r}')
+        _check_positive(self, ('in_dim', 'hidden', 'num_layers', 'time_dim', 'out_dim'))
         if self.time_dim < 4: raise ValueError(f'time_dim must be at least 4, got {self.time_dim}')
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must lie in [0, 1), got {self.dropout}')
 
@@ -291,32 +234,32 @@ class MLPConfig:
     def from_dict(cls, d: dict) -> 'MLPConfig':
         return _config_from_dict(cls, d, 'mlp', 'MLP')
 
+# %% ../nbs/05_models.ipynb #15993aaa
 class MLPDenoiser(nn.Module):
-    "ε-prediction for vectors: `model(x_t, t)` maps (B, in_dim) and steps (B,) to (B, out_dim)."
+    "ε-prediction for vectors: `model(x_t, t)` maps (B, in_dim) and steps (B,) to (B, out_dim); `model(x_t, t, y)` with `num_classes`."
     def __init__(self, config: MLPConfig | dict | None = None, **kw):
         super().__init__()
         self.cfg = cfg = _resolve_config(MLPConfig, config, kw)
         H = cfg.hidden
         self.time_embed = nn.Sequential(nn.Linear(cfg.time_dim, H), nn.SiLU(), nn.Linear(H, H))
+        if cfg.num_classes is not None: self.label_emb = nn.Embedding(cfg.num_classes + 1, H)
         self.inp = nn.Linear(cfg.in_dim, H)
         self.layers = nn.ModuleList(nn.Linear(H, H) for _ in range(cfg.num_layers - 1))
         self.emb_proj = nn.ModuleList(nn.Linear(H, H) for _ in range(cfg.num_layers))
         self.drop = nn.Dropout(cfg.dropout)
         self.out = _zero(nn.Linear(H, cfg.out_dim))
 
-    @property
-    def config(self) -> dict: return self.cfg.to_dict()
     @classmethod
     def from_config(cls, config: dict | MLPConfig) -> 'MLPDenoiser': return cls(config)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if not torch.is_tensor(x) or x.ndim != 2 or x.shape[1] != self.cfg.in_dim:
             raise ValueError(f'the MLP denoiser takes points of shape (B, {self.cfg.in_dim}), got {tuple(getattr(x, "shape", ()))}'
                              + ('; images need a U-Net preset (e.g. "digits")' if torch.is_tensor(x) and x.ndim == 4 else ''))
         t = torch.as_tensor(t, device=x.device)
         if t.ndim == 0: t = t.expand(len(x))
         if t.shape != (len(x),): raise ValueError(f't must have shape (batch,) = ({len(x)},), got {tuple(t.shape)}')
-        e = self.time_embed(timestep_embedding(t, self.cfg.time_dim).to(x.dtype))
+        e = _add_label(self, self.time_embed(timestep_embedding(t, self.cfg.time_dim).to(x.dtype)), y)
         h = self.inp(x)
         for i, proj in enumerate(self.emb_proj):
             if i: h = self.layers[i - 1](self.drop(h))
@@ -344,63 +287,28 @@ def make_model(preset: str = 'digits', **overrides) -> nn.Module:
     return UNet(cfg) if isinstance(cfg, UNetConfig) else MLPDenoiser(cfg)
 
 def model_from_config(config: dict) -> nn.Module:
-    "Rebuild a model from `model.config` (a dict with an 'arch' key, as stored in checkpoints)."
+    "Rebuild a model from `model.cfg.to_dict()` (a dict with an 'arch' key, as stored in checkpoints)."
     if not isinstance(config, dict) or 'arch' not in config:
-        raise ValueError("expected a model config dict with an 'arch' key ('unet' or 'mlp'), as returned by model.config")
+        raise ValueError("expected a model config dict with an 'arch' key ('unet' or 'mlp'), as returned by model.cfg.to_dict()")
     archs = {'unet': UNet, 'mlp': MLPDenoiser}
     if config['arch'] not in archs: raise ValueError(f"unknown arch {config['arch']!r}; expected one of {', '.join(archs)}")
     return archs[config['arch']].from_config(config)
 
-# %% ../nbs/05_models.ipynb #e85f2cd2
-def _diffusers_key_map(model: UNet) -> dict:
-    "Our parameter-name prefix for each diffusers UNet2DModel prefix."
-    cfg, n = model.cfg, model.cfg.num_res_blocks
-    L = len(cfg.channel_mult)
-    res = {'resnets': ['in_layers.0', 'in_layers.2', 'emb_layers.1', 'out_layers.0', 'out_layers.3', 'skip_connection'],
-           'diff': ['norm1', 'conv1', 'time_emb_proj', 'norm2', 'conv2', 'conv_shortcut']}
-    m = {'conv_in': 'input_blocks.0.0', 'time_embedding.linear_1': 'time_embed.0', 'time_embedding.linear_2': 'time_embed.2',
-         'conv_norm_out': 'out.0', 'conv_out': 'out.2'}
-    def block(dprefix, ours):
-        for a, b in zip(res['diff'], res['resnets']): m[f'{dprefix}.{a}'] = f'{ours}.{b}'
-    for lvl in range(L):
-        for j in range(n):
-            i = 1 + lvl * (n + 1) + j
-            block(f'down_blocks.{lvl}.resnets.{j}', f'input_blocks.{i}.0')
-            m[f'down_blocks.{lvl}.attentions.{j}'] = f'input_blocks.{i}.1'
-        if lvl < L - 1: m[f'down_blocks.{lvl}.downsamplers.0.conv'] = f'input_blocks.{1 + lvl * (n + 1) + n}.0.op'
-    block('mid_block.resnets.0', 'middle_block.0'); block('mid_block.resnets.1', 'middle_block.2')
-    m['mid_block.attentions.0'] = 'middle_block.1'
-    for k in range(L):
-        for j in range(n + 1):
-            i = k * (n + 1) + j
-            block(f'up_blocks.{k}.resnets.{j}', f'output_blocks.{i}.0')
-            m[f'up_blocks.{k}.attentions.{j}'] = f'output_blocks.{i}.1'
-        if k < L - 1: m[f'up_blocks.{k}.upsamplers.0.conv'] = f'output_blocks.{k * (n + 1) + n}.{len(model.output_blocks[k * (n + 1) + n]) - 1}.conv'
-    return m
-
-_OLD_ATTENTION_NAMES = {'.query': '.to_q', '.key': '.to_k', '.value': '.to_v', '.proj_attn': '.to_out.0'}
-
-def load_diffusers_unet_weights(model: UNet, state_dict: dict) -> UNet:
-    "Copy the weights of a diffusers `UNet2DModel` built like the paper's model (e.g. google/ddpm-cifar10-32) into `model`."
-    kmap, sd, qkv = _diffusers_key_map(model), {}, {}
-    for key, v in state_dict.items():
-        prefix, _, leaf = key.rpartition('.')
-        for old, new in _OLD_ATTENTION_NAMES.items():            # files saved by diffusers < 0.14 (as on the Hub)
-            if prefix.endswith(old): prefix = prefix[:-len(old)] + new
-        for a in ('to_q', 'to_k', 'to_v'):                       # attention: q, k, v are one 1×1 conv here
-            if prefix.endswith('.' + a):
-                qkv.setdefault(prefix[:-len(a) - 1], {})[(a, leaf)] = v; break
-        else:
-            if prefix.endswith('.to_out.0'): ours = kmap.get(prefix[:-len('.to_out.0')], '?') + '.proj_out'
-            elif prefix.endswith('.group_norm'): ours = kmap.get(prefix[:-len('.group_norm')], '?') + '.norm'
-            else: ours = kmap.get(prefix, '?')
-            if ours.startswith('?'): raise ValueError(f'diffusers weight {key!r} has no counterpart in this UNet; '
-                                                      'is the diffusers model built with the same config?')
-            sd[f'{ours}.{leaf}'] = v.reshape(v.shape + (1, 1)) if prefix.endswith('to_out.0') and leaf == 'weight' else v
-    for dprefix, parts in qkv.items():
-        ours = kmap[dprefix]
-        w = torch.cat([parts[(a, 'weight')] for a in ('to_q', 'to_k', 'to_v')])
-        sd[f'{ours}.qkv.weight'] = w.reshape(w.shape + (1, 1))
-        sd[f'{ours}.qkv.bias'] = torch.cat([parts[(a, 'bias')] for a in ('to_q', 'to_k', 'to_v')])
-    model.load_state_dict(sd, strict=True)
-    return model
+# %% ../nbs/05_models.ipynb #a94b0265
+def build_model(preset: str, data_shape: tuple, out_channels: int | None = None, **overrides) -> nn.Module:
+    "A `make_model` preset fitted to the data: channels, image size and output channels taken from `data_shape`."
+    if preset not in PRESETS: raise ValueError(f'unknown model preset {preset!r}; choose one of {", ".join(PRESETS)}')
+    if isinstance(PRESETS[preset], UNetConfig):
+        if len(data_shape) != 3:
+            raise ValueError(f"preset {preset!r} is a U-Net for images (C, H, W), but the data have shape {tuple(data_shape)}; "
+                             "use preset 'mlp2d' for 2-D points")
+        C, H, W = data_shape
+        if H != W: raise ValueError(f'preset {preset!r} needs square images, got {H}×{W}; resize the data (image_size=...)')
+        base = PRESETS[preset]
+        if H != base.image_size and 'attention_resolutions' not in overrides and H * 8 % base.image_size == 0:
+            # attention sits at the same *level* of the U-Net (e.g. 'tiny': 8 px of 16 → 16 px of 32), not the same pixel size
+            overrides['attention_resolutions'] = tuple(r * H // base.image_size for r in base.attention_resolutions)
+        return make_model(preset, in_channels=C, out_channels=out_channels or C, image_size=H, **overrides)
+    if len(data_shape) != 1:
+        raise ValueError(f"preset {preset!r} is an MLP for vectors, but the data have shape {tuple(data_shape)}; use a U-Net preset such as 'digits'")
+    return make_model(preset, in_dim=data_shape[0], out_dim=out_channels or data_shape[0], **overrides)

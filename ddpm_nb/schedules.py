@@ -6,11 +6,10 @@
 from __future__ import annotations
 import math
 import torch
-from .viz import show_images
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'betas_for_alpha_bar', 'beta_schedule', 'check_timesteps', 'extract', 'q_step', 'q_sample',
-           'NoiseSchedule', 'forward_process_widget', 'prior_kl_bits']
+           'NoiseSchedule', 'prior_kl_bits']
 
 # %% ../nbs/01_forward_process.ipynb #1d924fc4
 SCHEDULES = ('linear', 'cosine', 'quadratic', 'sigmoid')
@@ -29,6 +28,7 @@ def _check_betas(betas: torch.Tensor, what: str) -> torch.Tensor:
                          'choose beta_start/beta_end in (0, 1) or a larger T')
     return betas
 
+# %% ../nbs/01_forward_process.ipynb #betasch1
 def beta_schedule(name: str = 'linear', T: int = 1000, beta_start: float | None = None,
                   beta_end: float | None = None) -> torch.Tensor:
     "The noise schedule β_1..β_T as a float64 tensor of shape (T,). Defaults are the paper's (linear, 1e-4 → 0.02 at T=1000)."
@@ -132,30 +132,6 @@ class NoiseSchedule:
 
     def q_sample(self, x0, t, noise=None): return q_sample(x0, t, self.alphas_cumprod, noise)
     def __repr__(self): return f'NoiseSchedule(T={self.num_timesteps}, beta {float(self.betas[0]):.3g} → {float(self.betas[-1]):.3g})'
-
-# %% ../nbs/01_forward_process.ipynb #85706714
-def forward_process_widget(x0: torch.Tensor, schedule: 'NoiseSchedule', t: int = 100, seed: int = 0):
-    "An ipywidgets slider over t showing x_t = q_sample(x0, t) and its pixel histogram against N(0, 1)."
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(x0.shape, generator=g, dtype=x0.dtype)
-    z = torch.linspace(-4, 4, 200)
-    out = widgets.Output()
-    def draw(t):
-        xt = schedule.q_sample(x0, torch.full((len(x0),), t), noise)
-        with out:
-            out.clear_output(wait=True)
-            fig, (a, b) = plt.subplots(1, 2, figsize=(6, 2.4))
-            show_images(xt[:16], ax=a, title=f't = {t}, ᾱ_t = {float(schedule.alphas_cumprod[t]):.3f}')
-            b.hist(xt.flatten().numpy(), bins=60, range=(-4, 4), density=True, alpha=0.6, label='pixels of x_t')
-            b.plot(z, torch.exp(-z ** 2 / 2) / math.sqrt(2 * math.pi), 'k', lw=1, label='N(0, 1)')
-            b.set_ylim(0, 1.2); b.legend(fontsize=7); plt.tight_layout(); plt.show()
-    slider = widgets.IntSlider(value=t, min=0, max=schedule.num_timesteps - 1, step=1, description='t',
-                               continuous_update=False, layout=widgets.Layout(width='450px'))
-    slider.observe(lambda ch: draw(ch['new']), names='value')
-    draw(t)
-    return widgets.VBox([slider, out])
 
 # %% ../nbs/01_forward_process.ipynb #3cd09c8b
 def prior_kl_bits(x0: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:

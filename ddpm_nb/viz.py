@@ -10,7 +10,7 @@ import torch
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['course_style', 'to_uint8', 'image_grid', 'show_images', 'show_points']
+__all__ = ['course_style', 'to_uint8', 'image_grid', 'show_images', 'show_points', 'forward_process_widget', 'plot_loss_curve', 'show_trajectory', 'trajectory_widget', 'animate_trajectory', 'points_png']
 
 # %% ../nbs/00_viz.ipynb #aaa6353c
 def course_style(dpi: int = 72):
@@ -58,3 +58,118 @@ def show_points(x: torch.Tensor, title: str | None = None, ax=None, lim: float =
     ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title, fontsize=9)
     return ax
+
+# %% ../nbs/01_forward_process.ipynb #85706714
+def forward_process_widget(x0: torch.Tensor, alphas_cumprod: torch.Tensor, t: int = 100, seed: int = 0):
+    """An ipywidgets slider over the 0-based step `t` showing x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε (one fixed ε) and the histogram of
+    its pixels against N(0, 1). Plain tensors in: images `x0` (B, C, H, W) in [-1, 1] and the table `alphas_cumprod` (T,)."""
+    import ipywidgets as widgets
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(x0.shape, generator=g, dtype=x0.dtype)
+    z = torch.linspace(-4, 4, 200)
+    out = widgets.Output()
+    def draw(t):
+        ab = float(alphas_cumprod[t])
+        xt = ab ** 0.5 * x0 + (1 - ab) ** 0.5 * noise
+        with out:
+            out.clear_output(wait=True)
+            fig, (a, b) = plt.subplots(1, 2, figsize=(6, 2.4))
+            show_images(xt[:16], ax=a, title=rf'code $t$ = {t} (paper $t$ = {t + 1}), $\bar\alpha_t$ = {ab:.3f}')
+            b.hist(xt.flatten().numpy(), bins=60, range=(-4, 4), density=True, alpha=0.6, label=r'pixels of $x_t$')
+            b.plot(z, torch.exp(-z ** 2 / 2) / math.sqrt(2 * math.pi), 'k', lw=1, label=r'$\mathcal{N}(0, 1)$')
+            b.set_ylim(0, 1.2); b.legend(fontsize=7); plt.tight_layout(); plt.show()
+    slider = widgets.IntSlider(value=t, min=0, max=len(alphas_cumprod) - 1, step=1, description='t',
+                               continuous_update=False, layout=widgets.Layout(width='450px'))
+    slider.observe(lambda ch: draw(ch['new']), names='value')
+    draw(t)
+    return widgets.VBox([slider, out])
+
+# %% ../nbs/07_training.ipynb #fad8bf3a
+def plot_loss_curve(steps, losses, path=None, warmup: int | None = None, ax=None):
+    """The logged training loss against the step, on a log scale: drawn into `ax`, or saved as a small PNG at `path`
+    (built on matplotlib's `Figure`, not pyplot, so it works in scripts and threads without a display). Returns `path` or `ax`."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(4.2, 2.6), dpi=100) if ax is None else None
+    ax = fig.subplots() if ax is None else ax
+    ax.plot(steps, losses, lw=1, label='loss')
+    if warmup and warmup < max(steps): ax.axvline(warmup, color='grey', lw=0.8, ls=':', label='end of warm-up')
+    ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_ylabel('mean loss since last log'); ax.legend(fontsize=7)
+    if fig is None: return ax
+    fig.tight_layout(); fig.savefig(path)
+    return path
+
+# %% ../nbs/08_sampling.ipynb #565bbe22
+import math
+import matplotlib.pyplot as plt
+
+# %% ../nbs/08_sampling.ipynb #65a90b83
+def show_trajectory(traj, n: int = 4, frames=None, size: float = 1.0, lim: float = 3.0):
+    """Two rows — x_t (top) and the predicted x̂_0 (bottom) — at the frames of `traj` (any record with `.t`, `.x_t` and
+    `.pred_xstart`, such as `ddpm_nb.sampling.Trajectory`), or at the positions `frames`; images or 2-D points."""
+    frames = list(range(len(traj.t)) if frames is None else frames)
+    F = len(frames)
+    fig, axs = plt.subplots(2, F, figsize=(size * F + 0.3, 2 * size + 0.3), squeeze=False)
+    for col, i in enumerate(frames):
+        for row, data in enumerate((traj.x_t, traj.pred_xstart)):
+            ax, v = axs[row, col], data[i]
+            if v.ndim == 4: show_images(v[:n], nrow=math.ceil(math.sqrt(n)), ax=ax)
+            else: show_points(v, ax=ax, lim=lim, s=0.3)
+        axs[0, col].set_title(f't = {traj.t[i]}', fontsize=8)
+    for row, what in enumerate(('$x_t$', r'$\hat x_0$')):
+        axs[row, 0].annotate(what, xy=(-0.08, 0.5), xycoords='axes fraction', ha='right', va='center', fontsize=9)
+    plt.tight_layout()
+    return fig
+
+# %% ../nbs/08_sampling.ipynb #9a87f134
+def trajectory_widget(traj, n: int = 16, lim: float = 3.0):
+    "An ipywidgets slider over the frames of a trajectory record (`.t`, `.x_t`, `.pred_xstart`): x_t and x̂_0 side by side."
+    import ipywidgets as widgets
+    out = widgets.Output()
+    def draw(i):
+        with out:
+            out.clear_output(wait=True)
+            fig, axs = plt.subplots(1, 2, figsize=(5, 2.6))
+            for ax, (what, data) in zip(axs, (('$x_t$', traj.x_t), (r'predicted $\hat x_0$', traj.pred_xstart))):
+                v = data[i]
+                if v.ndim == 4: show_images(v[:n], ax=ax, title=f'{what}, t = {traj.t[i]}')
+                else: show_points(v, ax=ax, lim=lim, s=0.5, title=f'{what}, t = {traj.t[i]}')
+            plt.tight_layout(); plt.show()
+    slider = widgets.IntSlider(value=0, min=0, max=len(traj.t) - 1, step=1, description='frame', continuous_update=False,
+                               layout=widgets.Layout(width='400px'))
+    slider.observe(lambda ch: draw(ch['new']), names='value')
+    draw(0)
+    return widgets.VBox([slider, out])
+
+# %% ../nbs/08_sampling.ipynb #cf252572
+def animate_trajectory(traj, what: str = 'x_t', n: int | None = None, size: float = 2.2, lim: float = 3.0,
+                       max_frames: int = 12, interval: int = 250):
+    """An inline HTML animation of `traj.x_t` (or 'pred_xstart') through at most `max_frames` of its frames, via matplotlib's
+    to_jshtml (every frame is embedded as a PNG: ~10 kB each). Shows the first `n` examples (default 16 images / 500 points)."""
+    from matplotlib import animation
+    from IPython.display import HTML
+    if what not in ('x_t', 'pred_xstart'): raise ValueError(f"what must be 'x_t' or 'pred_xstart', got {what!r}")
+    data, L = getattr(traj, what), len(traj.t)
+    k = min(max_frames, L)
+    idx = sorted({round(j * (L - 1) / max(1, k - 1)) for j in range(k)})
+    fig, ax = plt.subplots(figsize=(size, size))
+    label = '$x_t$' if what == 'x_t' else r'$\hat x_0$'
+    def draw(j):
+        ax.clear(); i = idx[j]; v = data[i]
+        if v.ndim == 4: show_images(v[:n or 16], ax=ax)
+        else: show_points(v[:n or 500], ax=ax, lim=lim, s=0.5)
+        ax.set_title(f'{label}, t = {traj.t[i]}', fontsize=8)
+    anim = animation.FuncAnimation(fig, draw, frames=len(idx), interval=interval)
+    html = anim.to_jshtml(default_mode='once')
+    plt.close(fig)
+    return HTML(html)
+
+# %% ../nbs/11_cli.ipynb #532c84c3
+def points_png(path, samples, real=None, lim: float | None = None):
+    "Save 2-D samples (N, 2) as a scatter PNG, beside real points of the data when given: what `ddpm_nb` writes for 2-D runs."
+    from matplotlib.figure import Figure                     # no pyplot: works without a display and without a backend choice
+    panels = ([(real, 'data')] if real is not None else []) + [(samples, 'samples')]
+    if lim is None: lim = 1.15 * float(max(torch.as_tensor(p).abs().quantile(0.999) for p, _ in panels))
+    fig = Figure(figsize=(2.6 * len(panels), 2.6), dpi=100)
+    for ax, (pts, name) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        show_points(pts, title=f'{name} ({len(pts):,})', ax=ax, lim=lim, s=1.0, color='C0' if name == 'samples' else '0.4')
+    fig.tight_layout(); fig.savefig(path)

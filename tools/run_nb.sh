@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 for nb in "$@"; do
   jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 "$nb"
   nbdev_clean --fname "$nb"
-  nbdev_export --path "$nb"
+  python tools/export.py
 done
 python tools/make_readme.py
