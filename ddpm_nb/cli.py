@@ -174,6 +174,7 @@ def _message(e: BaseException) -> tuple[str, int] | None:
     if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and re.search(r"can't allocate memory|out of memory", str(e))):
         return f'not enough memory ({_one_line(e)[:160]}); ask for less: a smaller --batch-size, -n, --T or image size', 2
     if isinstance(e, FloatingPointError): return f'training stopped: {_one_line(e)}', 2
+    if isinstance(e, OSError) and not e.filename: return f'a file could not be written or read: {_one_line(e)} (a full disk? a read-only folder?)', 2
     if isinstance(e, (ValueError, OSError, ImportError)) or type(e).__name__ == 'SafetensorError': return _one_line(e), 2
     return None
 
@@ -184,10 +185,10 @@ def _fail(msg: str, code: int) -> int:
 # %% ../nbs/11_cli.ipynb #6c7db17d
 def main(argv=None) -> int:
     "The `ddpm_nb` command. Returns the exit code: 0 done, 2 bad input (one line on stderr), 130 Ctrl-C, 143 SIGTERM, 1 a bug."
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, command = list(sys.argv[1:] if argv is None else argv), None
     try:
         a = build_parser().parse_args(argv)
-        a.argv = argv
+        a.argv, command = argv, a.command
         if a.threads:
             import torch; torch.set_num_threads(a.threads)
         return COMMANDS[a.command](a)
@@ -196,7 +197,7 @@ def main(argv=None) -> int:
         if msg is None:
             if os.environ.get('DDPM_NB_TRACEBACK'): raise
             msg = f'internal error (please report it): {type(e).__name__}: {_one_line(e)}; set DDPM_NB_TRACEBACK=1 for the traceback'
-        return _fail(_as_flags(msg) if code == 2 else msg, code)
+        return _fail(_as_flags(msg) if command == 'train' and code == 2 else msg, code)
 
 def _on_sigterm(signum, frame): raise Terminated()
 

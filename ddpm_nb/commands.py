@@ -29,7 +29,8 @@ def _as_flags(msg: str) -> str:
     except Exception: return msg                                   # the library itself failed to import: leave the message
     head = re.match(r'(\w+)(?= (must|should|needs|cannot|is not) )', msg)
     if head and head.group(1) in flags: msg = flags[head.group(1)] + msg[head.end():]
-    msg = re.sub(r'\b(\w+)=', lambda m: flags[m.group(1)] + ' ' if m.group(1) in flags else m.group(0), msg)
+    msg = re.sub(r'\b(\w+)=(True|False)\b', lambda m: ('--' if m[2] == 'True' else '--no-') + flags[m[1]][2:] if m[1] in flags else m[0], msg)
+    msg = re.sub(r'\b(\w+)=', lambda m: flags[m[1]] + ' ' if m[1] in flags else m[0], msg)
     return re.sub(r'(?<![\w-])[a-z]+(?:_[a-z]+)+\b', lambda m: flags.get(m.group(), m.group()), msg)
 
 def default_preset(data: str) -> str:
@@ -62,8 +63,9 @@ def free_memory(device=None) -> int:
 def _device(name: str):
     "The device `name` means (auto: cuda, then mps, then cpu), refusing one that is not a device or not on this machine."
     from ddpm_nb.config import resolve_device
-    try: return resolve_device(name)                                 # ValueError for a device this machine lacks
+    try: return resolve_device(name)
     except RuntimeError: raise UsageError(f'--device {name!r} is not a device: use auto, cpu, cuda, cuda:N or mps') from None
+    except ValueError as e: raise UsageError(_as_flags(str(e))) from None         # a device this machine does not have
 
 def check_memory(cfg, device):
     "Refuse a T or a batch size whose lower bound on memory exceeds what is free (the schedule tables; one batch's tensors)."
@@ -85,6 +87,7 @@ def cmd_train(a) -> int:
     cfg = train_config({k: v for k, v in vars(a).items() if k in _config_fields()})
     check_memory(cfg, _device(cfg.device))
     out = _out_path(a.out, '--out')
+    out.mkdir(parents=True, exist_ok=True)                                   # a folder that cannot be made: one OSError line
     tr = prepare_run(cfg, out, resume=a.resume, overwrite=a.overwrite)       # holds the folder's lock until tr.release()
     try:
         start, t0 = tr.step_count, time.time()
@@ -136,7 +139,7 @@ def _after_training(tr, a, out: Path, secs: float, start: int) -> int:
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2)); files.append(str(out / 'metrics.json'))
     _say(f'\ndone: {done} steps in {secs / 60:.1f} min ({done / max(secs, 1e-9):.1f} steps/s)'
          + (f'; final loss {loss:.4f}' if loss is not None else '')
-         + (f'; test bits/dim ≈ {metrics["bpd"]:.3f} (first {metrics["bpd_n"]} test examples, every 10th term)' if 'bpd' in metrics else ''))
+         + (f'; test bits/dim ≈ {metrics["bpd"]:.3f} (first {metrics["bpd_n"]} test examples, every 10th term)' if metrics.get('bpd') is not None else ''))
     _say('files:\n  ' + '\n  '.join(files))
     return 0
 
@@ -284,7 +287,8 @@ def cmd_eval(a) -> int:
     "`ddpm_nb eval RUN`: bits/dim (--bpd), the digits Fréchet distance (--digits-fd), the Inception FID and IS (--fid)."
     from ddpm_nb.evaluation import evaluate
     from ddpm_nb.config import TrainConfig
-    from ddpm_nb.data import dataset_tensor, has_split
+    from ddpm_nb.data import has_split
+    from ddpm_nb.fid import fid_weights_path
     model, diffusion, meta, device = _load(a)
     cfg = TrainConfig.from_dict({**meta['config'], **({'root': a.root} if a.root else {})})
     if len(meta['data_shape']) != 3:
@@ -295,11 +299,14 @@ def cmd_eval(a) -> int:
         raise UsageError(f"--digits-fd uses the bundled digits classifier, so it needs a digits run (this one is {cfg.data!r}); "
                          '--fid is the Inception FID for other images')
     if bpd and not has_split(cfg.data, 'test'): raise UsageError(f'--bpd: {cfg.data} has no test/ sub-folder of held-out images')
-    data = _test_images(cfg, a.n_bpd) if bpd else cfg.data
-    fid_kw = dict(inception_fid=True, fid_weights=a.fid_weights, fid_reference=dataset_tensor(_dataset(cfg))) if fid else {}
-    r = evaluate(model, diffusion, data=data, bpd=bpd, fd=dfd, n_bpd=a.n_bpd, t_stride=a.t_stride, n_samples=a.n_samples,
-                 sampler=a.sampler, steps=a.steps, seed=a.seed, device=device, progress=False, **fid_kw)
-    res = {'rundir': str(a.rundir), 'step': meta['step'], **r}
+    if fid: fid_weights_path(a.fid_weights)                         # no weights file: say so before any sampling
+    kw, res = dict(n_samples=a.n_samples, sampler=a.sampler, steps=a.steps, seed=a.seed, device=device, progress=False), {}
+    if bpd: res = evaluate(model, diffusion, data=_test_images(cfg, a.n_bpd), bpd=True, fd=False, t_stride=a.t_stride, **kw)
+    if dfd or fid:
+        if cfg.root: os.environ['DDPM_NB_DATA'] = str(cfg.root)     # where evaluate reads the reference images
+        r = evaluate(model, diffusion, data=cfg.data, bpd=False, fd=dfd, inception_fid=fid, fid_weights=a.fid_weights, **kw)
+        res = {**res, **r, 'timings': {**res.get('timings', {}), **r['timings']}}
+    res = {'rundir': str(a.rundir), 'step': meta['step'], **res}
     for k, v in res.items(): _say(f'{k:>12}: {v:.4f}' if isinstance(v, float) else f'{k:>12}: {v}')
     if a.json: Path(a.json).write_text(json.dumps(res, indent=2, default=str))
     return 0
@@ -307,10 +314,12 @@ def cmd_eval(a) -> int:
 # %% ../nbs/11_cli.ipynb #66dd0ec4
 def cmd_export(a) -> int:
     "`ddpm_nb export RUN --to-diffusers DIR`: a UNet2DModel + DDPMScheduler folder that DDPMPipeline.from_pretrained loads."
-    from ddpm_nb.models import to_diffusers
+    from ddpm_nb.interop import to_diffusers
+    from ddpm_nb.models import UNet
     out = _out_path(a.to_diffusers, '--to-diffusers')
     if out.exists() and (not out.is_dir() or any(out.iterdir())): raise UsageError(f'--to-diffusers {out}: not an empty folder; choose a new one')
     model, diffusion, meta, _ = _load(a, ema=not a.no_ema)
+    if not isinstance(model, UNet): raise UsageError(f'{a.rundir} holds a {type(model).__name__}; only U-Net runs have a diffusers counterpart (UNet2DModel)')
     unet, scheduler = to_diffusers(model, diffusion)
     from diffusers import DDPMPipeline
     DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(out)
@@ -329,7 +338,7 @@ def _schedule_name(diffusion) -> str:
 # %% ../nbs/11_cli.ipynb #fca079e4
 def cmd_import_diffusers(a) -> int:
     "`ddpm_nb import-diffusers DIR --out RUN`: a run folder from a local diffusers DDPM folder (unet/ and scheduler/)."
-    from ddpm_nb.models import from_diffusers
+    from ddpm_nb.interop import from_diffusers
     from ddpm_nb.config import TrainConfig
     from ddpm_nb.runs import RunLock, check_rundir, save_checkpoint, write_json
     src, out = Path(a.dir), _out_path(a.out, '--out')

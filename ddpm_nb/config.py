@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['AMP_MODES', 'COMPILE_MODES', 'RECIPES', 'TrainConfig', 'resolve_device', 'amp_dtype']
 
-# %% ../nbs/07_training.ipynb #7a52f203
+# %% ../nbs/07_training.ipynb #a22e1a94
 import dataclasses, math, sys
 from dataclasses import dataclass, field, asdict
 import torch
@@ -13,7 +13,7 @@ from .schedules import SCHEDULES
 from .diffusion import MEAN_TYPES, VAR_TYPES, LOSS_TYPES
 from .models import PRESETS
 
-# %% ../nbs/07_training.ipynb #14a8134a
+# %% ../nbs/07_training.ipynb #b0482da8
 def _opt(default, help: str, kind: type, check: str = '', choices: tuple | None = None, optional: bool = False,
          flag: str | None = None):
     """A `TrainConfig` field: its default and, as metadata, what the CLI needs — `help`, `type` (the Python type of a value),
@@ -64,7 +64,7 @@ class TrainConfig:
 
     def __post_init__(self): self.validate()
 
-# %% ../nbs/07_training.ipynb #f1c303fe
+# %% ../nbs/07_training.ipynb #b015eb06
 _KIND = {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false'}
 _RULE = {'pos': (lambda v: v > 0, 'positive'), 'nonneg': (lambda v: v >= 0, '0 or more'), 'unit': (lambda v: 0 <= v < 1, 'in [0, 1)')}
 
@@ -94,7 +94,7 @@ def validate(self: TrainConfig):
     if self.loss_type == 'hybrid' and self.var_type != 'learned_range':
         raise ValueError("loss_type='hybrid' only trains a learned variance: set var_type='learned_range', or use loss_type='simple'")
 
-# %% ../nbs/07_training.ipynb #7d7c322e
+# %% ../nbs/07_training.ipynb #22f457e0
 RECIPES = {'paper': {},                        # the defaults: the paper's settings, with a CPU-sized run length
            # the course's CPU recipe for the bundled digits (bench/quality_per_minute.py: a better Fréchet distance per CPU-minute)
            'digits': dict(data='digits', preset='digits', steps=2000, batch_size=32, lr=4e-4, warmup_steps=100)}
@@ -118,7 +118,7 @@ def recipe(cls: TrainConfig, name: str, **overrides) -> TrainConfig:
     if name not in RECIPES: raise ValueError(f'unknown recipe {name!r}; choose one of {", ".join(RECIPES)}')
     return cls(**{**RECIPES[name], **overrides})
 
-# %% ../nbs/07_training.ipynb #570e102b
+# %% ../nbs/07_training.ipynb #75c7ed93
 def resolve_device(name: str) -> torch.device:
     "`pick_device(name)`, refusing a device this machine does not have with one clear line."
     dev = pick_device(name)

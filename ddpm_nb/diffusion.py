@@ -217,7 +217,7 @@ def training_losses(self: GaussianDiffusion, model, x0, t=None, noise=None, chec
     if self.loss_type == 'simple':
         terms['loss'] = terms['mse']
         return terms
-    out = torch.cat([mean_out.detach() if self.loss_type == 'hybrid' else mean_out, var_out], dim=1)   # hybrid: the VLB term trains only the variance
+    out = mean_out if var_out is None else torch.cat([mean_out.detach() if self.loss_type == 'hybrid' else mean_out, var_out], dim=1)  # hybrid: the VLB term trains only the variance
     p = self.p_mean_variance(model, x_t, t, model_output=out)
     terms['vb'] = vb_terms_bpd(x0, x_t, t, p['mean'], p['log_variance'], self, self._decoder_for(x0))
     if self.loss_type == 'kl': terms['loss'] = terms['vb'] * self.num_timesteps

@@ -52,7 +52,7 @@ def augment_digits(x: torch.Tensor, generator: torch.Generator | None = None, ro
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     return F.grid_sample(x + 1, grid, align_corners=False, padding_mode='zeros') - 1    # background (-1) comes in from outside
 
-# %% ../nbs/09_evaluation.ipynb #7b8a4328
+# %% ../nbs/09_evaluation.ipynb #8b81ccd8
 def train_digits_classifier(seed: int = 0, epochs: int = 15, batch_size: int = 64, lr: float = 2e-3, width: int = 32,
                             feature_dim: int = 64) -> tuple[DigitsClassifier, dict]:
     "Train the digits classifier on the train split (CPU, seeded: Adam, linear decay, random affine augmentation); returns (model, info)."
@@ -168,7 +168,7 @@ def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if f.ndim != 2 or len(f) < 2: raise ValueError(f'features must be (N, d) with N >= 2 to estimate a covariance, got {tuple(f.shape)}')
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
-# %% ../nbs/09_evaluation.ipynb #18e65c5f
+# %% ../nbs/09_evaluation.ipynb #2eaf55b6
 @functools.lru_cache(maxsize=4)
 def _split_features(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return digits_features(get_dataset('digits', split=split).images())
@@ -249,7 +249,7 @@ def _collect_terms(calls: list, N: int) -> dict:
     for idx, _, v in calls: vb[idx] = v
     return dict(vb=vb, t=ts)
 
-# %% ../nbs/09_evaluation.ipynb #47bd5394
+# %% ../nbs/09_evaluation.ipynb #d5ccdda4
 @torch.no_grad()
 def dataset_bpd(model: nn.Module, diffusion, x0: torch.Tensor, t_stride: int = 1, t_offset: int | None = None,
                 batch_size: int = 64, t_batch: int | None = None, seed: int = 0, clip_denoised: bool = False,
@@ -283,7 +283,7 @@ def dataset_bpd(model: nn.Module, diffusion, x0: torch.Tensor, t_stride: int = 1
     return dict(bpd=float(total.mean()), bpd_se=float(total.std() / math.sqrt(N)) if N > 1 else float('nan'),
                 total_bpd=total, prior_bpd=prior, **_collect_terms(calls, N), t_stride=t_stride, n=N, seconds=time.time() - t0)
 
-# %% ../nbs/09_evaluation.ipynb #e87b1ed5
+# %% ../nbs/09_evaluation.ipynb #344d48d5
 def strided_bpd_table(full: dict, strides=(1, 2, 5, 10, 20, 50, 100, 200)) -> list[dict]:
     """How good is the strided estimate? From a full (`t_stride=1`) `dataset_bpd` result, the data-set means that the strided
     estimate would give *with the same noise draws*, for every choice of offset: one offset shared by all examples
@@ -342,7 +342,7 @@ def _bits_per_dim(model, diffusion, data, n_bpd, t_stride, batch_size, seed, pro
     r = dataset_bpd(model, diffusion, x0, t_stride=t_stride, batch_size=batch_size, seed=seed, progress=progress)
     return dict(bpd_data=name, bpd=r['bpd'], bpd_se=r['bpd_se'], n_bpd=r['n'], t_stride=t_stride, seconds=r['seconds'])
 
-# %% ../nbs/09_evaluation.ipynb #980ab414
+# %% ../nbs/09_evaluation.ipynb #2a99d32b
 def evaluate(model_or_rundir, diffusion=None, *, data=None, bpd: bool = True, fd: bool = True, inception_fid: bool = False,
              n_bpd: int | None = None, t_stride: int = 1, n_samples: int = 1000, sampler: str = 'ancestral', steps: int | None = None,
              eta: float = 0.0, clip_denoised: bool = True, batch_size: int = 256, bpd_batch_size: int = 64, seed: int = 0,
@@ -383,7 +383,7 @@ def evaluate(model_or_rundir, diffusion=None, *, data=None, bpd: bool = True, fd
     res['timings']['total'] = time.time() - t_all
     return res
 
-# %% ../nbs/09_evaluation.ipynb #c7df197f
+# %% ../nbs/09_evaluation.ipynb #e659a166
 def inception_quality(samples: torch.Tensor, data='cifar10', split: str = 'train', root=None, n_reference: int | None = None,
                       weights=None, cache=None, device='cpu', batch_size: int = 50, splits: int = 1) -> dict:
     """Inception FID of `samples` (N, C, H, W) in [-1, 1] against the cached statistics of `data`'s `split` (or a tensor of

@@ -111,10 +111,10 @@ def check_ddim_step(fn):
         assert _s08_close(got, ap ** 0.5 * x0 + (1 - ap) ** 0.5 * eps), f'not the η = 0 DDIM step (checked at ᾱ_t = {a:.4f}, ᾱ_(t-1) = {ap:.4f})'
     print('correct')
 
-# %% ../nbs/09_evaluation.ipynb #69530bfe
+# %% ../nbs/09_evaluation.ipynb #c2012118
 import math
 
-# %% ../nbs/09_evaluation.ipynb #393ef3da
+# %% ../nbs/09_evaluation.ipynb #b33419f3
 def check_bits_per_dim(answer, nats: float = 420.0, dims: int = 256):
     "Exercise of notebook 09: `nats` nats for an image of `dims` pixels, in bits per dimension (prints 'correct' or raises with a hint)."
     if answer is None:
@@ -160,10 +160,10 @@ def check_langevin_variance(answer):
             'set Var(x\') = Var(x) = v and solve the linear equation for v')
     print('correct')
 
-# %% ../nbs/13_guidance.ipynb #7848d186
+# %% ../nbs/13_guidance.ipynb #cd7b47b4
 import torch
 
-# %% ../nbs/13_guidance.ipynb #4c1ae600
+# %% ../nbs/13_guidance.ipynb #4e50ecc4
 def _s13_close(a, b, tol=1e-9) -> bool: return torch.is_tensor(a) and a.shape == b.shape and bool((a - b).abs().max() <= tol)
 
 def check_classifier_guidance(fn):

@@ -4,10 +4,11 @@
 __all__ = ['CKPT_FORMAT', 'OLD_FORMATS', 'METRICS', 'RESUME_FREE', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'RunLockedError', 'RunLock', 'RunLog', 'write_json', 'check_rundir']
 
-# %% ../nbs/07_training.ipynb #3acc50ec
+# %% ../nbs/07_training.ipynb #43e757b8
 import csv, hashlib, json, os, sys, time, warnings
 from pathlib import Path
 import torch
+from fastcore.basics import patch
 from safetensors.torch import save as st_save, load as st_load
 from .config import TrainConfig
 
@@ -42,7 +43,7 @@ def save_checkpoint(path, tensors: dict, meta: dict):
     finally:
         if tmp.exists(): tmp.unlink()
 
-# %% ../nbs/07_training.ipynb #b2e466ec
+# %% ../nbs/07_training.ipynb #38afd3ca
 def _read_safetensors(path: Path) -> tuple[dict, dict]:
     "Tensors and metadata of a safetensors file, read as bytes (so any path the OS accepts works, UTF-8 or not)."
     raw = path.read_bytes()
@@ -76,7 +77,7 @@ def load_checkpoint(path) -> tuple[dict, dict]:
                               + '): the run diverged before this file was written; samples from it would be NaN. Retrain with a lower learning rate')
     return tensors, json.loads(md['meta'])
 
-# %% ../nbs/07_training.ipynb #32544e79
+# %% ../nbs/07_training.ipynb #1e5cd0be
 class RunLockedError(CheckpointError):
     "The run folder is held by another living process."
 
@@ -106,7 +107,7 @@ class RunLock:
     def __enter__(self): return self
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/07_training.ipynb #2ea2f70e
+# %% ../nbs/07_training.ipynb #545a2194
 METRICS = ('step', 'loss', 'lr', 'grad_norm', 'images_per_s', 'wall_s')
 
 def _trim_metrics(path: Path, step: int):
@@ -135,26 +136,32 @@ class RunLog:
             except ImportError: raise ImportError('tensorboard=True needs the tensorboard package: pip install tensorboard') from None
             self.tb = SummaryWriter(str(tr.rundir / 'tb'))
 
-    def tick(self):
-        self.tr.wall_s = self.wall0 + time.time() - self.t0
-        if self.bar is not None: self.bar.update(1)
+# %% ../nbs/07_training.ipynb #d78b56a4
+@patch
+def tick(self: RunLog):
+    "After every step: the training time so far (host time; nothing waits for the device) and the progress bar."
+    self.tr.wall_s = self.wall0 + time.time() - self.t0
+    if self.bar is not None: self.bar.update(1)
 
-    def write(self, row: dict):
-        tr, now = self.tr, time.time()
-        row.update(images_per_s=(tr.step_count - self.s_last) * tr.cfg.batch_size * tr.world / max(now - self.t_last, 1e-9), wall_s=tr.wall_s)
-        self.t_last, self.s_last = now, tr.step_count
-        if self.csv:
-            with self.csv.open('a', newline='') as f: csv.writer(f).writerow([row['step']] + [f'{row[k]:.9g}' for k in METRICS[1:]])
-        if self.tb is not None:
-            for k in METRICS[1:]: self.tb.add_scalar(f'train/{k}', row[k], row['step'])
-        if self.bar is not None: self.bar.set_postfix(loss=f'{row["loss"]:.4f}', img_s=f'{row["images_per_s"]:.0f}')
-        if self.plain:
-            print(f'step {row["step"]}/{self.steps}  loss {row["loss"]:.4f}  lr {row["lr"]:.2e}  grad_norm {row["grad_norm"]:.3g}  '
-                  f'{row["images_per_s"]:.0f} img/s  {row["wall_s"]:.1f} s', flush=True)
+@patch
+def write(self: RunLog, row: dict):
+    "At a log point: complete `row` with throughput and time, then append it to metrics.csv, TensorBoard and the screen."
+    tr, now = self.tr, time.time()
+    row.update(images_per_s=(tr.step_count - self.s_last) * tr.cfg.batch_size * tr.world / max(now - self.t_last, 1e-9), wall_s=tr.wall_s)
+    self.t_last, self.s_last = now, tr.step_count
+    if self.csv:
+        with self.csv.open('a', newline='') as f: csv.writer(f).writerow([row['step']] + [f'{row[k]:.9g}' for k in METRICS[1:]])
+    if self.tb is not None:
+        for k in METRICS[1:]: self.tb.add_scalar(f'train/{k}', row[k], row['step'])
+    if self.bar is not None: self.bar.set_postfix(loss=f'{row["loss"]:.4f}', img_s=f'{row["images_per_s"]:.0f}')
+    if self.plain:
+        print(f'step {row["step"]}/{self.steps}  loss {row["loss"]:.4f}  lr {row["lr"]:.2e}  grad_norm {row["grad_norm"]:.3g}  '
+              f'{row["images_per_s"]:.0f} img/s  {row["wall_s"]:.1f} s', flush=True)
 
-    def close(self):
-        if self.bar is not None: self.bar.close()
-        if self.tb is not None: self.tb.close()
+@patch
+def close(self: RunLog):
+    if self.bar is not None: self.bar.close()
+    if self.tb is not None: self.tb.close()
 
 # %% ../nbs/07_training.ipynb #772b939c
 def write_json(path: Path, obj):

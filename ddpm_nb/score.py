@@ -297,7 +297,7 @@ def energy_distance(x, y) -> float:
     dist = lambda a, b: torch.cdist(a, b, compute_mode='donot_use_mm_for_euclid_dist').mean()    # exact, not |a|²+|b|²-2ab
     return float(2 * dist(x, y) - dist(x, x) - dist(y, y))
 
-# %% ../nbs/12_score.ipynb #b9dd5507
+# %% ../nbs/12_score.ipynb #5592e3c5
 def divergence(f, x: torch.Tensor, s, probe: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(f(x, s), ∇·f(x, s) per example (B,)). Without `probe`: the exact trace of ∂f/∂x, one backward pass per dimension.
     With a probe v of x's shape: Hutchinson's unbiased estimate vᵀ (∂f/∂x) v (E[vvᵀ] = I), one backward pass."""
@@ -332,7 +332,7 @@ def ode_likelihood(eps_fn, sde: VPSDE, x: torch.Tensor, n_steps: int = 50, s_min
     prior_logp = prior(z) if prior is not None else -0.5 * (z.flatten(1) ** 2).sum(1) - 0.5 * d * math.log(2 * math.pi)
     return dict(logp=prior_logp + delta, prior_logp=prior_logp, delta_logp=delta, z=z, nfe=4 * n_steps)
 
-# %% ../nbs/12_score.ipynb #8ff3635e
+# %% ../nbs/12_score.ipynb #ef17e942
 def dequantize(x: torch.Tensor, generator=None) -> torch.Tensor:
     "Uniform dequantisation of 8-bit images x = k/127.5 - 1: y = (k + u)/128 - 1 with u ~ U[0, 1), so y fills the bins of [-1, 1)."
     k = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()

@@ -5,6 +5,8 @@
 # %% ../nbs/07_training.ipynb #3b910316
 from __future__ import annotations
 import copy, dataclasses, math, os, shutil
+import multiprocessing as mp
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -69,7 +71,7 @@ class Trainer:
         self.stop_requested = False          # set from a signal handler (Ctrl-C): fit() saves and stops after the current step
         self.lock = None                     # the RunLock of the run folder while this trainer writes it (prepare_run)
 
-# %% ../nbs/07_training.ipynb #10e01381
+# %% ../nbs/07_training.ipynb #a26b6646
 def _load_dataset(cfg: TrainConfig):
     "The training split of `cfg.data` through `get_dataset`, with the image-folder options only where they are set."
     kw = {k: getattr(cfg, k) for k in ('image_size', 'channels') if getattr(cfg, k) is not None}
@@ -100,7 +102,7 @@ def _setup_data(self: Trainer, data, flip, labels):
         if y.shape != (self.n_data,): raise ValueError(f'labels must have shape ({self.n_data},), got {tuple(y.shape)}')
         self.labels, self.num_classes = y.to(self.device), int(getattr(ds, 'num_classes', None) or int(y.max()) + 1)
 
-# %% ../nbs/07_training.ipynb #cd3b1000
+# %% ../nbs/07_training.ipynb #cc23428e
 @patch
 def _setup_model(self: Trainer):
     "The diffusion, the network fitted to the data (channels-last where faster), its EMA copy, and the DDP/compiled wrapper."
@@ -121,7 +123,7 @@ def _setup_model(self: Trainer):
         self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
     if cfg.compile != 'none': self.net = torch.compile(self.net, mode=cfg.compile)
 
-# %% ../nbs/07_training.ipynb #a9433bbc
+# %% ../nbs/07_training.ipynb #375f2f15
 @patch
 def _setup_optim(self: Trainer):
     "AdamW (fused), warm-up, mixed precision, the generator on the device, and the sums that are read only at log points."
@@ -138,7 +140,7 @@ def _setup_optim(self: Trainer):
     self._loss_first = torch.full((), float('nan'), device=dev)          # the loss of step 1: the explosion rule's yardstick
     self._bad_step = torch.full((), -1, dtype=torch.long, device=dev)    # first step with a non-finite loss (-1: none)
 
-# %% ../nbs/07_training.ipynb #12b62f92
+# %% ../nbs/07_training.ipynb #46998ede
 @patch
 def _batch(self: Trainer):
     "This rank's slice of the global batch: indices, t, ε, flips and labels, all drawn on the device (no host sync)."
@@ -158,7 +160,7 @@ def _batch(self: Trainer):
         y = torch.where(drop, self.num_classes, self.labels[idx_sl])
     return x0, t[sl], noise[sl], y
 
-# %% ../nbs/07_training.ipynb #5d79b590
+# %% ../nbs/07_training.ipynb #3280cf1e
 @patch
 def step(self: Trainer) -> torch.Tensor:
     "One optimizer step of Algorithm 1; returns the loss as a 0-dim tensor on the device. Nothing in it reads the device."
@@ -182,7 +184,7 @@ def step(self: Trainer) -> torch.Tensor:
     self._loss_sum += loss; self._gn_sum += grad_norm.detach().float(); self._loss_n += 1
     return loss
 
-# %% ../nbs/07_training.ipynb #fe05e9f2
+# %% ../nbs/07_training.ipynb #1ad0aee3
 class _StreamBatches(torch.utils.data.Dataset):
     "Item s = this rank's slice of batch s of a big data set; indices from a generator seeded by (seed, s), so resuming is exact."
     def __init__(self, ds, seed: int, batch: int, world: int, rank: int):
@@ -195,18 +197,25 @@ class _StreamBatches(torch.utils.data.Dataset):
         items = [self.ds[int(i)] for i in idx]
         return torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items]), idx
 
+def _drop_lock(fd, worker_id):
+    "In a forked loader worker: close the inherited run-folder lock, so that it dies with the trainer, not with the worker."
+    os.close(fd)
+
 @patch
 def _next_stream(self: Trainer):
     "The next (batch, indices) of a streamed data set, read ahead by DataLoader workers, moved to the device."
     if self._stream_it is None:
         workers = min(4, (os.cpu_count() or 2) - 1)
         batches = _StreamBatches(self.dataset, self.cfg.seed, self.cfg.batch_size, self.world, self.rank)
+        forked = workers and self.lock is not None and self.lock.fd is not None and mp.get_start_method() == 'fork'
         self._stream_it = iter(torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(self.step_count, 2 ** 62),
-                                                           num_workers=workers, pin_memory=self.device.type == 'cuda'))
+                                                           num_workers=workers, pin_memory=self.device.type == 'cuda',
+                                                           worker_init_fn=partial(_drop_lock, self.lock.fd) if forked else None,
+                                                           generator=torch.Generator()))    # its seed draw leaves torch's own generator alone
     x, idx = next(self._stream_it)
     return x.to(self.device, non_blocking=True), idx.to(self.device, non_blocking=True)
 
-# %% ../nbs/07_training.ipynb #5dccf1e6
+# %% ../nbs/07_training.ipynb #26e63140
 class TrainingDiverged(FloatingPointError):
     "The loss exploded (or became non-finite): training stopped, the last good checkpoint is kept."
 
@@ -239,7 +248,7 @@ def _log(self: Trainer) -> dict | None:
     self._loss_sum.zero_(); self._gn_sum.zero_(); self._loss_n = 0
     return dict(step=self.step_count, loss=loss, lr=self.sched.get_last_lr()[0], grad_norm=gn_sum / n)
 
-# %% ../nbs/07_training.ipynb #eebe84a8
+# %% ../nbs/07_training.ipynb #be7f0fe2
 @patch
 def state_tensors(self: Trainer) -> tuple[dict, dict]:
     "Everything `load_state` needs: weights, EMA, Adam's moments, generator states and running sums; settings as JSON."
@@ -275,7 +284,7 @@ def save(self: Trainer):
 @patch
 def checkpoint_path(self: Trainer) -> Path: return self.rundir / 'checkpoint.safetensors'
 
-# %% ../nbs/07_training.ipynb #cecafede
+# %% ../nbs/07_training.ipynb #2e2a7319
 @patch
 def load_state(self: Trainer, tensors: dict, meta: dict):
     "Restore everything `save` wrote, so training continues exactly."
@@ -301,7 +310,7 @@ def load_state(self: Trainer, tensors: dict, meta: dict):
         key = 'run.step' if name == 'step_t' else f'run.{name}'
         if key in tensors: getattr(self, f'_{name}').copy_(tensors[key])
 
-# %% ../nbs/07_training.ipynb #6b91fa13
+# %% ../nbs/07_training.ipynb #70ad44e8
 @patch
 def fit(self: Trainer, steps: int | None = None, progress: bool = True, callback=None) -> Trainer:
     "Train until `steps` (default cfg.steps) total steps; log every `log_every` (calling `callback(trainer)`), save every `ckpt_every`."
@@ -331,9 +340,10 @@ def write_loss_curve(self: Trainer) -> Path:
 @patch
 def release(self: Trainer):
     "Give the run folder back to other writers (a finished `train` does this; so does the end of the process)."
+    self._stream_it = None                       # stops the loader's worker processes, if any
     if self.lock is not None: self.lock.release(); self.lock = None
 
-# %% ../nbs/07_training.ipynb #695c3236
+# %% ../nbs/07_training.ipynb #c989a7ff
 def prepare_run(cfg: TrainConfig, rundir=None, resume: bool = False, overwrite: bool = False, data=None) -> Trainer:
     "A `Trainer` for `cfg` holding the lock of its checked run folder, resumed from the checkpoint there if `resume`."
     if rundir is None: return Trainer(cfg, data=data)
@@ -361,7 +371,7 @@ def prepare_run(cfg: TrainConfig, rundir=None, resume: bool = False, overwrite: 
     tr.lock = lock
     return tr
 
-# %% ../nbs/07_training.ipynb #f596f674
+# %% ../nbs/07_training.ipynb #cf89370d
 def train(cfg: TrainConfig | None = None, rundir=None, resume: bool = False, overwrite: bool = False,
           data=None, progress: bool = True, callback=None, **overrides) -> Trainer:
     "Train a DDPM as `cfg` (plus keyword overrides) says; with `rundir`: config.json, checkpoints, metrics.csv and loss.png there."

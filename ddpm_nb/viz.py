@@ -84,7 +84,7 @@ def forward_process_widget(x0: torch.Tensor, alphas_cumprod: torch.Tensor, t: in
     draw(t)
     return widgets.VBox([slider, out])
 
-# %% ../nbs/07_training.ipynb #fad8bf3a
+# %% ../nbs/07_training.ipynb #27a2d26c
 def plot_loss_curve(steps, losses, path=None, warmup: int | None = None, ax=None):
     """The logged training loss against the step, on a log scale: drawn into `ax`, or saved as a small PNG at `path`
     (built on matplotlib's `Figure`, not pyplot, so it works in scripts and threads without a display). Returns `path` or `ax`."""
@@ -95,7 +95,7 @@ def plot_loss_curve(steps, losses, path=None, warmup: int | None = None, ax=None
     if warmup and warmup < max(steps): ax.axvline(warmup, color='grey', lw=0.8, ls=':', label='end of warm-up')
     ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_ylabel('mean loss since last log'); ax.legend(fontsize=7)
     if fig is None: return ax
-    fig.tight_layout(); fig.savefig(path)
+    fig.tight_layout(); fig.savefig(path, dpi=100)
     return path
 
 # %% ../nbs/08_sampling.ipynb #565bbe22
@@ -163,13 +163,17 @@ def animate_trajectory(traj, what: str = 'x_t', n: int | None = None, size: floa
     plt.close(fig)
     return HTML(html)
 
-# %% ../nbs/11_cli.ipynb #532c84c3
+# %% ../nbs/11_cli.ipynb #918a3e69
 def points_png(path, samples, real=None, lim: float | None = None):
-    "Save 2-D samples (N, 2) as a scatter PNG, beside real points of the data when given: what `ddpm_nb` writes for 2-D runs."
+    """Save 2-D samples (N, 2) as a scatter PNG, beside real points of the data when given: what `ddpm_nb` writes for 2-D
+    runs. The frame fits the data (or the samples); the title counts samples that fall outside it."""
     from matplotlib.figure import Figure                     # no pyplot: works without a display and without a backend choice
-    panels = ([(real, 'data')] if real is not None else []) + [(samples, 'samples')]
-    if lim is None: lim = 1.15 * float(max(torch.as_tensor(p).abs().quantile(0.999) for p, _ in panels))
+    samples = torch.as_tensor(samples).float()
+    ref = torch.as_tensor(real).float() if real is not None else samples
+    lim = lim or 1.15 * float(ref.abs().quantile(0.999))
+    out = int((samples.abs() > lim).any(1).sum())
+    panels = ([(ref, f'data ({len(ref):,})')] if real is not None else []) + [(samples, f'samples ({len(samples):,}' + (f', {out:,} outside)' if out else ')'))]
     fig = Figure(figsize=(2.6 * len(panels), 2.6), dpi=100)
-    for ax, (pts, name) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
-        show_points(pts, title=f'{name} ({len(pts):,})', ax=ax, lim=lim, s=1.0, color='C0' if name == 'samples' else '0.4')
+    for ax, (pts, title) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        show_points(pts, title=title, ax=ax, lim=lim, s=1.0, color='0.4' if title.startswith('data') else 'C0')
     fig.tight_layout(); fig.savefig(path)
