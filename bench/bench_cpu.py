@@ -16,6 +16,7 @@ Both samplers run the same weights (the diffusers twin's random init, copied int
     python bench/bench_cpu.py --threads 1 --ancestral-steps 200   # a loaded machine: 1 thread, time 200 of the 1000
                                                        # ancestral steps and scale ×5 (reported as extrapolated)
 """
+
 from __future__ import annotations
 import argparse, dataclasses, json, sys, time
 from pathlib import Path
@@ -23,8 +24,17 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (PRESETS, DiffusersRecipe, alternate, check_same_architecture, diffusers_twin, loadavg, median,  # noqa: E402
-                    print_hardware, spread)
+from common import (
+    PRESETS,
+    DiffusersRecipe,
+    alternate,
+    check_same_architecture,
+    diffusers_twin,
+    loadavg,
+    median,  # noqa: E402
+    print_hardware,
+    spread,
+)
 from ddpm_nb.data import get_dataset  # noqa: E402
 from ddpm_nb.diffusion import GaussianDiffusion  # noqa: E402
 from ddpm_nb.models import UNet  # noqa: E402
@@ -41,11 +51,13 @@ def parse(argv=None):
     p.add_argument('--repeats', type=int, default=5, help='timed repeats per library for training')
     p.add_argument('--sample-repeats', type=int, default=3, help='timed repeats per library for sampling')
     p.add_argument('--n', type=int, default=64, help='images to sample')
-    p.add_argument('--ancestral-steps', type=int, default=1000,
-                   help='time this many of the 1000 ancestral steps and scale to 1000 (default: all 1000)')
+    p.add_argument(
+        '--ancestral-steps', type=int, default=1000, help='time this many of the 1000 ancestral steps and scale to 1000 (default: all 1000)'
+    )
     p.add_argument('--ddim-steps', type=int, default=50)
     p.add_argument('--variants', action='store_true', help='also time channels_last on both sides')
-    p.add_argument('--skip-train', action='store_true'); p.add_argument('--skip-sample', action='store_true')
+    p.add_argument('--skip-train', action='store_true')
+    p.add_argument('--skip-sample', action='store_true')
     p.add_argument('--json', type=Path, default=None, help='write the results here as JSON')
     return p.parse_args(argv)
 
@@ -53,7 +65,7 @@ def parse(argv=None):
 # -- training ----------------------------------------------------------------------------------------------------------
 def bench_train(a, data, rows):
     cfg = PRESETS['digits']
-    base = TrainConfig(batch_size=a.batch, log_every=10 ** 9, ckpt_every=10 ** 9)
+    base = TrainConfig(batch_size=a.batch, log_every=10**9, ckpt_every=10**9)
     runners = {'ddpm_nb (CPU defaults)': Trainer(base, data=data)}
     diff = {'diffusers (train_unconditional recipe)': DiffusersRecipe(cfg, data, batch_size=a.batch)}
     if a.variants:
@@ -64,19 +76,31 @@ def bench_train(a, data, rows):
     print(f'parameters: ddpm_nb {n_nb:,}  diffusers {n_df:,}', flush=True)
     objs = {**runners, **diff}
     fns = {k: (lambda o=o: [o.step() for _ in range(a.train_steps)]) for k, o in objs.items()}
-    for f in fns.values(): f()                                                    # warm-up (allocator, oneDNN primitives)
+    for f in fns.values():
+        f()  # warm-up (allocator, oneDNN primitives)
     times = alternate(fns, a.repeats)
     ref = median(times['diffusers (train_unconditional recipe)'])
     for k, v in times.items():
         ips = a.batch * a.train_steps / median(v)
-        rows.append(dict(bench='train', what=k, batch=a.batch, images_per_s=round(ips, 1), median_s=round(median(v), 4),
-                         spread_s=spread(v), ratio_vs_diffusers=round(ref / median(v), 3), params=n_nb if k.startswith('ddpm') else n_df))
+        rows.append(
+            dict(
+                bench='train',
+                what=k,
+                batch=a.batch,
+                images_per_s=round(ips, 1),
+                median_s=round(median(v), 4),
+                spread_s=spread(v),
+                ratio_vs_diffusers=round(ref / median(v), 3),
+                params=n_nb if k.startswith('ddpm') else n_df,
+            )
+        )
 
 
 # -- sampling ----------------------------------------------------------------------------------------------------------
 def diffusers_ancestral(unet, n, steps_run, seed=0):
     "DDPMPipeline's loop: DDPMScheduler (1000 linear betas, fixed_small variance, clip_sample) over its 1000 timesteps."
     from diffusers import DDPMScheduler
+
     sch = DDPMScheduler(num_train_timesteps=1000, beta_schedule='linear')
     sch.set_timesteps(1000)
     g = torch.Generator().manual_seed(seed)
@@ -86,9 +110,11 @@ def diffusers_ancestral(unet, n, steps_run, seed=0):
             x = sch.step(unet(x, t).sample, t, x, generator=g).prev_sample
     return x
 
+
 def diffusers_ddim(unet, n, steps, seed=0):
     "DDIMPipeline's loop: DDIMScheduler (1000 linear betas), `steps` timesteps, eta 0."
     from diffusers import DDIMScheduler
+
     sch = DDIMScheduler(num_train_timesteps=1000, beta_schedule='linear')
     sch.set_timesteps(steps)
     g = torch.Generator().manual_seed(seed)
@@ -98,6 +124,7 @@ def diffusers_ddim(unet, n, steps, seed=0):
             x = sch.step(unet(x, t).sample, t, x, eta=0.0, generator=g).prev_sample
     return x
 
+
 def nb_ancestral(model, diffusion, n, steps_run, seed=0):
     "ddpm_nb.sampling.sample(..., 'ancestral'); with steps_run < 1000, the same loop (p_sample_loop_progressive) cut short."
     if steps_run >= diffusion.num_timesteps:
@@ -106,8 +133,10 @@ def nb_ancestral(model, diffusion, n, steps_run, seed=0):
     x = None
     for i, out in enumerate(p_sample_loop_progressive(model, diffusion, (n, 1, 16, 16), generator=g)):
         x = out['sample']
-        if i + 1 == steps_run: break
+        if i + 1 == steps_run:
+            break
     return x
+
 
 def bench_sample(a, rows):
     cfg = PRESETS['digits']
@@ -119,41 +148,75 @@ def bench_sample(a, rows):
     k = min(a.ancestral_steps, 1000)
     scale = 1000 / k
     label = '1000 ancestral steps' + ('' if k == 1000 else f' (timed {k} of 1000, ×{scale:g})')
-    with torch.no_grad():                                            # warm-up: a few steps on each side
-        nb_ancestral(ours, diffusion, a.n, 3); diffusers_ancestral(unet, a.n, 3)
-    times = alternate({'ddpm_nb ancestral': lambda: nb_ancestral(ours, diffusion, a.n, k),
-                       'diffusers DDPMScheduler': lambda: diffusers_ancestral(unet, a.n, k)}, a.sample_repeats)
+    with torch.no_grad():  # warm-up: a few steps on each side
+        nb_ancestral(ours, diffusion, a.n, 3)
+        diffusers_ancestral(unet, a.n, 3)
+    times = alternate(
+        {
+            'ddpm_nb ancestral': lambda: nb_ancestral(ours, diffusion, a.n, k),
+            'diffusers DDPMScheduler': lambda: diffusers_ancestral(unet, a.n, k),
+        },
+        a.sample_repeats,
+    )
     ref = median(times['diffusers DDPMScheduler'])
     for name, v in times.items():
-        rows.append(dict(bench='sample', what=f'{name}: {a.n} images, {label}', seconds=round(median(v) * scale, 2),
-                         spread_s=spread([s * scale for s in v]), ratio_vs_diffusers=round(ref / median(v), 3),
-                         extrapolated=k != 1000))
-    times = alternate({'ddpm_nb ddim': lambda: sample(ours, diffusion, a.n, sampler='ddim', steps=a.ddim_steps, eta=0.0, progress=False),
-                       'diffusers DDIMScheduler': lambda: diffusers_ddim(unet, a.n, a.ddim_steps)}, a.sample_repeats)
+        rows.append(
+            dict(
+                bench='sample',
+                what=f'{name}: {a.n} images, {label}',
+                seconds=round(median(v) * scale, 2),
+                spread_s=spread([s * scale for s in v]),
+                ratio_vs_diffusers=round(ref / median(v), 3),
+                extrapolated=k != 1000,
+            )
+        )
+    times = alternate(
+        {
+            'ddpm_nb ddim': lambda: sample(ours, diffusion, a.n, sampler='ddim', steps=a.ddim_steps, eta=0.0, progress=False),
+            'diffusers DDIMScheduler': lambda: diffusers_ddim(unet, a.n, a.ddim_steps),
+        },
+        a.sample_repeats,
+    )
     ref = median(times['diffusers DDIMScheduler'])
     for name, v in times.items():
-        rows.append(dict(bench='sample', what=f'{name}: {a.n} images, {a.ddim_steps} DDIM steps', seconds=round(median(v), 2),
-                         spread_s=spread(v), ratio_vs_diffusers=round(ref / median(v), 3), extrapolated=False))
+        rows.append(
+            dict(
+                bench='sample',
+                what=f'{name}: {a.n} images, {a.ddim_steps} DDIM steps',
+                seconds=round(median(v), 2),
+                spread_s=spread(v),
+                ratio_vs_diffusers=round(ref / median(v), 3),
+                extrapolated=False,
+            )
+        )
 
 
 def main(argv=None):
     a = parse(argv)
-    if a.threads: torch.set_num_threads(a.threads)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     print('command: python bench/bench_cpu.py ' + ' '.join(sys.argv[1:] if argv is None else argv))
     hw = print_hardware('cpu')
     t0 = time.perf_counter()
     rows = []
-    if not a.skip_train: bench_train(a, dataset_tensor(get_dataset('digits')), rows)
-    if not a.skip_sample: bench_sample(a, rows)
-    print(f'\nresults (ratio = diffusers time / ddpm_nb time: > 1 means ddpm_nb is faster); load average now {loadavg()}; '
-          f'{time.perf_counter() - t0:.0f} s in all')
+    if not a.skip_train:
+        bench_train(a, dataset_tensor(get_dataset('digits')), rows)
+    if not a.skip_sample:
+        bench_sample(a, rows)
+    print(
+        f'\nresults (ratio = diffusers time / ddpm_nb time: > 1 means ddpm_nb is faster); load average now {loadavg()}; '
+        f'{time.perf_counter() - t0:.0f} s in all'
+    )
     for r in rows:
         if r['bench'] == 'train':
-            print(f"  train  batch {r['batch']:>3}  {r['what']:<40s} {r['images_per_s']:8.1f} img/s   ratio {r['ratio_vs_diffusers']:.2f}   (spread {r['spread_s']} s per {a.train_steps} steps)")
+            print(
+                f"  train  batch {r['batch']:>3}  {r['what']:<40s} {r['images_per_s']:8.1f} img/s   ratio {r['ratio_vs_diffusers']:.2f}   (spread {r['spread_s']} s per {a.train_steps} steps)"
+            )
         else:
             print(f"  sample {r['what']:<70s} {r['seconds']:8.2f} s   ratio {r['ratio_vs_diffusers']:.2f}   (spread {r['spread_s']} s)")
     hw['loadavg_end'] = loadavg()
-    if a.json: a.json.write_text(json.dumps(dict(hardware=hw, args=vars(a) | {'json': str(a.json)}, rows=rows), indent=2))
+    if a.json:
+        a.json.write_text(json.dumps(dict(hardware=hw, args=vars(a) | {'json': str(a.json)}, rows=rows), indent=2))
     return rows
 
 

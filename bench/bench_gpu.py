@@ -31,15 +31,25 @@ runs every row end to end on the CPU with a tiny model, batch and step counts (c
     python bench/bench_gpu.py                 # on a CUDA machine
     python bench/bench_gpu.py --dry-run-cpu   # anywhere: tiny sizes, about a minute
 """
+
 from __future__ import annotations
-import argparse, dataclasses, json, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (PRESETS, DiffusersRecipe, check_same_architecture, diffusers_twin, loadavg, median, print_hardware,  # noqa: E402
-                    spread, sync)
+from common import (
+    PRESETS,
+    DiffusersRecipe,
+    check_same_architecture,
+    diffusers_twin,
+    loadavg,
+    median,
+    print_hardware,  # noqa: E402
+    spread,
+    sync,
+)
 from ddpm_nb.diffusion import GaussianDiffusion  # noqa: E402
 from ddpm_nb.models import UNet, UNetConfig, count_parameters  # noqa: E402
 from ddpm_nb.interop import load_diffusers_unet_weights  # noqa: E402
@@ -47,7 +57,7 @@ from ddpm_nb.accel import FastDenoiser, count_syncs  # noqa: E402
 from ddpm_nb.sampling import sample  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer  # noqa: E402
 
-PAPER = dict(train_steps_per_s=21.0, sample_256_s=17.0)   # TPU v3-8, Ho et al. 2020, appendix B
+PAPER = dict(train_steps_per_s=21.0, sample_256_s=17.0)  # TPU v3-8, Ho et al. 2020, appendix B
 
 
 def parse(argv=None):
@@ -70,7 +80,10 @@ def parse(argv=None):
 class Guard:
     def __init__(self, seconds):
         self.t0, self.seconds, self.skipped = time.perf_counter(), seconds, []
-    def elapsed(self): return time.perf_counter() - self.t0
+
+    def elapsed(self):
+        return time.perf_counter() - self.t0
+
     def ok(self, name) -> bool:
         if self.elapsed() > self.seconds:
             self.skipped.append(name)
@@ -82,15 +95,19 @@ class Guard:
 def time_steps(step, n, repeats, device) -> list:
     out = []
     for _ in range(repeats):
-        sync(device); t0 = time.perf_counter()
-        for _ in range(n): step()
-        sync(device); out.append(time.perf_counter() - t0)
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        sync(device)
+        out.append(time.perf_counter() - t0)
     return out
 
 
 def diffusers_sample(unet, n, steps, device, amp=False, channels_last=False, seed=0):
     "DDPMPipeline's loop: DDPMScheduler (1000 linear betas, fixed_small variance, clip_sample) over `steps` timesteps."
     from diffusers import DDPMScheduler
+
     sch = DDPMScheduler(num_train_timesteps=1000, beta_schedule='linear')
     sch.set_timesteps(1000)
     g = torch.Generator(device=device).manual_seed(seed)
@@ -105,61 +122,132 @@ def diffusers_sample(unet, n, steps, device, amp=False, channels_last=False, see
 
 def sync_check(num, cfg, data, ours, diffusion, device, a) -> dict:
     "Row 9: no host sync inside a training or a sampling step; max |Δ| of the bf16 fast path against fp32."
-    tc = TrainConfig(preset='cifar10' if device == 'cuda' else 'digits', batch_size=min(a.batch, 32), device=device,
-                     log_every=10 ** 9, ckpt_every=10 ** 9, steps=10 ** 9)
+    tc = TrainConfig(
+        preset='cifar10' if device == 'cuda' else 'digits',
+        batch_size=min(a.batch, 32),
+        device=device,
+        log_every=10**9,
+        ckpt_every=10**9,
+        steps=10**9,
+    )
     tr = Trainer(tc, data=data if device == 'cuda' else None)
-    for _ in range(3): tr.step()
+    for _ in range(3):
+        tr.step()
     x = torch.randn((8, cfg.in_channels, cfg.image_size, cfg.image_size), device=device)
     out = {}
-    for what, fn in (('train', lambda: [tr.step() for _ in range(20)]),
-                     ('sample', lambda: sample(ours, diffusion, x.shape, sampler='ancestral', steps=20, noise=x, progress=False))):
+    for what, fn in (
+        ('train', lambda: [tr.step() for _ in range(20)]),
+        ('sample', lambda: sample(ours, diffusion, x.shape, sampler='ancestral', steps=20, noise=x, progress=False)),
+    ):
         if device == 'cuda':
-            sync(device); torch.cuda.set_sync_debug_mode('error')
-            try: fn(); out[what] = 'no sync'
-            except RuntimeError as e: out[what] = f'SYNC: {str(e).splitlines()[0][:160]}'
-            finally: torch.cuda.set_sync_debug_mode('default')
+            sync(device)
+            torch.cuda.set_sync_debug_mode('error')
+            try:
+                fn()
+                out[what] = 'no sync'
+            except RuntimeError as e:
+                out[what] = f'SYNC: {str(e).splitlines()[0][:160]}'
+            finally:
+                torch.cuda.set_sync_debug_mode('default')
         else:
-            with count_syncs() as c: fn()
+            with count_syncs() as c:
+                fn()
             out[what] = f'{c.count} syncs ({dict(c.ops)})' if c.count else 'no sync'
     t = torch.randint(0, 1000, (8,), device=device)
     with torch.no_grad():
-        ref = ours(x, t).float(); fast = FastDenoiser(ours, amp='bf16', channels_last=True)(x, t).float()
-    out['bf16_max_abs_diff'] = float((fast - ref).abs().max()); out['fp32_max_abs'] = float(ref.abs().max())
-    print(f'  row {num}: host syncs — train: {out["train"]}; sample: {out["sample"]}; bf16 fast path max |Δ| '
-          f'{out["bf16_max_abs_diff"]:.3g} (outputs up to {out["fp32_max_abs"]:.3g})', flush=True)
+        ref = ours(x, t).float()
+        fast = FastDenoiser(ours, amp='bf16', channels_last=True)(x, t).float()
+    out['bf16_max_abs_diff'] = float((fast - ref).abs().max())
+    out['fp32_max_abs'] = float(ref.abs().max())
+    print(
+        f'  row {num}: host syncs — train: {out["train"]}; sample: {out["sample"]}; bf16 fast path max |Δ| '
+        f'{out["bf16_max_abs_diff"]:.3g} (outputs up to {out["fp32_max_abs"]:.3g})',
+        flush=True,
+    )
     return dict(row=num, kind='check', what='host syncs and bf16 numerics', **out)
 
 
 def digits_job(num, device, a) -> dict:
     "Row 10: the README's main job on this device, through the command line (training steps/s, then 64 DDIM-50 samples)."
     import subprocess, tempfile
+
     steps = 1500 if device == 'cuda' else 20
     with tempfile.TemporaryDirectory() as d:
-        cmd = [sys.executable, '-m', 'ddpm_nb', 'train', '--data', 'digits', '--device', device, '--steps', str(steps),
-               '--out', f'{d}/run', '--samples', '0', '--no-eval', '--quiet']
-        t0 = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True); train_s = time.perf_counter() - t0
-        if r.returncode: print(f'  row {num}: train failed: {r.stderr.strip()[-300:]}'); return dict(row=num, kind='check', what='digits job', error=r.stderr[-300:])
-        scmd = [sys.executable, '-m', 'ddpm_nb', 'sample', f'{d}/run', '-n', '64', '--sampler', 'ddim', '--steps', '50',
-                '--device', device, '--out', f'{d}/s.npy']
-        t0 = time.perf_counter(); r2 = subprocess.run(scmd, capture_output=True, text=True); sample_s = time.perf_counter() - t0
+        cmd = [
+            sys.executable,
+            '-m',
+            'ddpm_nb',
+            'train',
+            '--data',
+            'digits',
+            '--device',
+            device,
+            '--steps',
+            str(steps),
+            '--out',
+            f'{d}/run',
+            '--samples',
+            '0',
+            '--no-eval',
+            '--quiet',
+        ]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        train_s = time.perf_counter() - t0
+        if r.returncode:
+            print(f'  row {num}: train failed: {r.stderr.strip()[-300:]}')
+            return dict(row=num, kind='check', what='digits job', error=r.stderr[-300:])
+        scmd = [
+            sys.executable,
+            '-m',
+            'ddpm_nb',
+            'sample',
+            f'{d}/run',
+            '-n',
+            '64',
+            '--sampler',
+            'ddim',
+            '--steps',
+            '50',
+            '--device',
+            device,
+            '--out',
+            f'{d}/s.npy',
+        ]
+        t0 = time.perf_counter()
+        r2 = subprocess.run(scmd, capture_output=True, text=True)
+        sample_s = time.perf_counter() - t0
     sps = steps / train_s
-    print(f'  row {num}: digits main job: {steps} steps in {train_s:.1f} s wall incl. start-up ({sps:.1f} steps/s); '
-          f'64 DDIM-50 samples {sample_s:.1f} s wall incl. start-up{"" if not r2.returncode else " (FAILED: " + r2.stderr.strip()[-200:] + ")"}', flush=True)
-    return dict(row=num, kind='check', what='digits main job (CLI)', steps=steps, train_wall_s=round(train_s, 1),
-                steps_per_s_incl_startup=round(sps, 1), sample64_ddim50_wall_s=round(sample_s, 1))
+    print(
+        f'  row {num}: digits main job: {steps} steps in {train_s:.1f} s wall incl. start-up ({sps:.1f} steps/s); '
+        f'64 DDIM-50 samples {sample_s:.1f} s wall incl. start-up{"" if not r2.returncode else " (FAILED: " + r2.stderr.strip()[-200:] + ")"}',
+        flush=True,
+    )
+    return dict(
+        row=num,
+        kind='check',
+        what='digits main job (CLI)',
+        steps=steps,
+        train_wall_s=round(train_s, 1),
+        steps_per_s_incl_startup=round(sps, 1),
+        sample64_ddim50_wall_s=round(sample_s, 1),
+    )
 
 
 def main(argv=None):
     a = parse(argv)
     print('command: python bench/bench_gpu.py ' + ' '.join(sys.argv[1:] if argv is None else argv), flush=True)
     if not a.dry_run_cpu and not torch.cuda.is_available():
-        print('no CUDA device: this benchmark needs a GPU (run it on a CUDA machine, or use --dry-run-cpu to check the script '
-              'end to end with tiny sizes). Nothing measured.')
+        print(
+            'no CUDA device: this benchmark needs a GPU (run it on a CUDA machine, or use --dry-run-cpu to check the script '
+            'end to end with tiny sizes). Nothing measured.'
+        )
         return 0
     device = 'cpu' if a.dry_run_cpu else 'cuda'
-    if a.dry_run_cpu:      # tiny everything: the point is that every row runs
-        cfg = UNetConfig(in_channels=3, model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(8,),
-                         image_size=16, num_groups=4)
+    if a.dry_run_cpu:  # tiny everything: the point is that every row runs
+        cfg = UNetConfig(
+            in_channels=3, model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(8,), image_size=16, num_groups=4
+        )
         a.batch, a.steps, a.repeats, a.warmup = min(a.batch, 4), min(a.steps, 2), min(a.repeats, 2), min(a.warmup, 1)
         a.n_samples, a.sample_steps = min(a.n_samples, 4), min(a.sample_steps, 3)
         can_compile = a.compile_on_cpu
@@ -169,8 +257,10 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
     notes = []
     if not can_compile:
-        notes.append('torch.compile skipped in the CPU dry run (inductor takes minutes there; --compile-on-cpu to include it): '
-                     'the "compile" rows ran eager')
+        notes.append(
+            'torch.compile skipped in the CPU dry run (inductor takes minutes there; --compile-on-cpu to include it): '
+            'the "compile" rows ran eager'
+        )
     rows_wanted = set(range(1, 11)) if a.rows == 'all' else {int(r) for r in a.rows.split(',')}
     hw = print_hardware(device)
     guard = Guard(a.guard_seconds)
@@ -180,41 +270,85 @@ def main(argv=None):
 
     # ---- training ------------------------------------------------------------------------------------------------------
     def run_train(num, name, make):
-        if num not in rows_wanted: return
-        if not guard.ok(f'row {num} ({name})'): return
+        if num not in rows_wanted:
+            return
+        if not guard.ok(f'row {num} ({name})'):
+            return
         t0 = time.perf_counter()
         obj, step, params = make()
-        for _ in range(a.warmup): step()
-        sync(device); warm = time.perf_counter() - t0
+        for _ in range(a.warmup):
+            step()
+        sync(device)
+        warm = time.perf_counter() - t0
         v = time_steps(step, a.steps, a.repeats, device)
         sps = a.steps / median(v)
-        results.append(dict(row=num, kind='train', what=name, steps_per_s=round(sps, 2), images_per_s=round(sps * a.batch, 1),
-                            spread_s=spread(v), warmup_s=round(warm, 1), params=params, batch=a.batch))
-        print(f'  row {num}: {name:<34s} {sps:8.2f} steps/s  ({sps * a.batch:,.0f} img/s; setup+warm-up {warm:.0f} s; '
-              f'spread {spread(v)} s per {a.steps} steps)', flush=True)
+        results.append(
+            dict(
+                row=num,
+                kind='train',
+                what=name,
+                steps_per_s=round(sps, 2),
+                images_per_s=round(sps * a.batch, 1),
+                spread_s=spread(v),
+                warmup_s=round(warm, 1),
+                params=params,
+                batch=a.batch,
+            )
+        )
+        print(
+            f'  row {num}: {name:<34s} {sps:8.2f} steps/s  ({sps * a.batch:,.0f} img/s; setup+warm-up {warm:.0f} s; '
+            f'spread {spread(v)} s per {a.steps} steps)',
+            flush=True,
+        )
         del obj
-        if device == 'cuda': torch.cuda.empty_cache()
+        if device == 'cuda':
+            torch.cuda.empty_cache()
 
     def diffusers_trainer(fast):
-        r = DiffusersRecipe(cfg, data, batch_size=a.batch, device=device, amp=fast, channels_last=fast, compile=fast and can_compile,
-                            fused=fast and device == 'cuda', ema_foreach=fast)
+        r = DiffusersRecipe(
+            cfg,
+            data,
+            batch_size=a.batch,
+            device=device,
+            amp=fast,
+            channels_last=fast,
+            compile=fast and can_compile,
+            fused=fast and device == 'cuda',
+            ema_foreach=fast,
+        )
         return r, r.step, count_parameters(r.model)
 
     def nb_trainer(compile_):
-        tc = TrainConfig(preset='cifar10', batch_size=a.batch, device=device, compile=compile_ and can_compile, log_every=10 ** 9, ckpt_every=10 ** 9,
-                         steps=10 ** 9, **({'amp': 'bf16', 'channels_last': True} if device == 'cpu' else {}))
-        if device == 'cpu':       # the dry run: the tiny config instead of the 35.7M preset
+        tc = TrainConfig(
+            preset='cifar10',
+            batch_size=a.batch,
+            device=device,
+            compile=compile_ and can_compile,
+            log_every=10**9,
+            ckpt_every=10**9,
+            steps=10**9,
+            **({'amp': 'bf16', 'channels_last': True} if device == 'cpu' else {}),
+        )
+        if device == 'cpu':  # the dry run: the tiny config instead of the 35.7M preset
             import ddpm_nb.training as T
-            old = T.PRESETS['cifar10']; T.PRESETS['cifar10'] = cfg
-            try: tr = Trainer(tc, data=data)
-            finally: T.PRESETS['cifar10'] = old
-        else: tr = Trainer(tc, data=data)
+
+            old = T.PRESETS['cifar10']
+            T.PRESETS['cifar10'] = cfg
+            try:
+                tr = Trainer(tc, data=data)
+            finally:
+                T.PRESETS['cifar10'] = old
+        else:
+            tr = Trainer(tc, data=data)
         return tr, tr.step, count_parameters(tr.model)
 
     # same architecture check (and the parameter count the paper quotes)
     twin, ours = diffusers_twin(cfg), UNet(cfg)
     n_nb, n_df = check_same_architecture(ours, twin)
-    print(f'parameters: ddpm_nb {n_nb:,}  diffusers {n_df:,}  (batch {a.batch}, {cfg.image_size}×{cfg.image_size}×{cfg.in_channels})', flush=True)
+    print(
+        f'parameters: ddpm_nb {n_nb:,}  diffusers {n_df:,}  (batch {a.batch}, {cfg.image_size}×{cfg.image_size}×{cfg.in_channels})',
+        flush=True,
+    )
     del twin, ours
 
     print('training:', flush=True)
@@ -232,32 +366,53 @@ def main(argv=None):
     amp_ok = True
 
     def run_sample(num, name, make):
-        if num not in rows_wanted: return
-        if not guard.ok(f'row {num} ({name})'): return
+        if num not in rows_wanted:
+            return
+        if not guard.ok(f'row {num} ({name})'):
+            return
         t0 = time.perf_counter()
         fn, warm_fn = make()
-        warm_fn(); sync(device); warm = time.perf_counter() - t0
+        warm_fn()
+        sync(device)
+        warm = time.perf_counter() - t0
         v = []
         for _ in range(a.sample_repeats):
-            sync(device); t1 = time.perf_counter(); fn(); sync(device); v.append(time.perf_counter() - t1)
+            sync(device)
+            t1 = time.perf_counter()
+            fn()
+            sync(device)
+            v.append(time.perf_counter() - t1)
         s = median(v) * 1000 / a.sample_steps if a.dry_run_cpu else median(v)
-        results.append(dict(row=num, kind='sample', what=name, seconds=round(s, 2), spread_s=spread(v), warmup_s=round(warm, 1),
-                            n=a.n_samples, steps=a.sample_steps))
+        results.append(
+            dict(
+                row=num,
+                kind='sample',
+                what=name,
+                seconds=round(s, 2),
+                spread_s=spread(v),
+                warmup_s=round(warm, 1),
+                n=a.n_samples,
+                steps=a.sample_steps,
+            )
+        )
         print(f'  row {num}: {name:<40s} {median(v):8.2f} s  (warm-up {warm:.0f} s)', flush=True)
 
     def d_rows(fast):
         net = unet
-        if fast: net = unet.to(memory_format=torch.channels_last); net = torch.compile(net) if can_compile else net
+        if fast:
+            net = unet.to(memory_format=torch.channels_last)
+            net = torch.compile(net) if can_compile else net
         run = lambda steps: diffusers_sample(net, a.n_samples, steps, device, amp=fast and amp_ok, channels_last=fast)
         return (lambda: run(a.sample_steps)), (lambda: run(3))
 
     def n_rows(fast):
         model = ours
-        if fast:      # the library's own wrapper (notebook 08); bf16 forced so the CPU dry run takes the same path
+        if fast:  # the library's own wrapper (notebook 08); bf16 forced so the CPU dry run takes the same path
             model = FastDenoiser(ours, amp='bf16', channels_last=True, compile=can_compile)
         shape = (a.n_samples, cfg.in_channels, cfg.image_size, cfg.image_size)
-        run = lambda steps: sample(model, diffusion, shape, sampler='ancestral', steps=steps, batch_size=a.n_samples,
-                                   device=device, progress=False)     # steps < 1000: respaced, same cost per step
+        run = lambda steps: sample(
+            model, diffusion, shape, sampler='ancestral', steps=steps, batch_size=a.n_samples, device=device, progress=False
+        )  # steps < 1000: respaced, same cost per step
         return (lambda: run(a.sample_steps)), (lambda: run(3))
 
     run_sample(5, 'diffusers eager fp32', lambda: d_rows(False))
@@ -275,20 +430,35 @@ def main(argv=None):
     print(f'  paper (TPU v3-8): {PAPER["train_steps_per_s"]} steps/s at batch 128; {PAPER["sample_256_s"]} s for 256 samples')
     for r in results:
         if r['kind'] == 'check':
-            print(f'  row {r["row"]} check  {r["what"]}: ' + ', '.join(f'{k}={v}' for k, v in r.items() if k not in ('row', 'kind', 'what')))
+            print(
+                f'  row {r["row"]} check  {r["what"]}: ' + ', '.join(f'{k}={v}' for k, v in r.items() if k not in ('row', 'kind', 'what'))
+            )
         elif r['kind'] == 'train':
-            ref = by.get(1); ref2 = by.get(2)
+            ref = by.get(1)
+            ref2 = by.get(2)
             extra = ''.join(f'  ×{r["steps_per_s"] / x["steps_per_s"]:.2f} vs row {x["row"]}' for x in (ref, ref2) if x and x is not r)
             print(f'  row {r["row"]} train  {r["what"]:<38s} {r["steps_per_s"]:8.2f} steps/s{extra}')
         else:
-            ref = by.get(5); ref2 = by.get(6)
+            ref = by.get(5)
+            ref2 = by.get(6)
             extra = ''.join(f'  ×{x["seconds"] / r["seconds"]:.2f} vs row {x["row"]}' for x in (ref, ref2) if x and x is not r)
-            print(f'  row {r["row"]} sample {r["what"]:<38s} {r["seconds"]:8.2f} s{extra}' + ('  (scaled to 1000 steps)' if a.dry_run_cpu else ''))
-    if guard.skipped: print(f'  TIME GUARD tripped: skipped {", ".join(guard.skipped)}')
-    for n in notes: print('  note: ' + n)
+            print(
+                f'  row {r["row"]} sample {r["what"]:<38s} {r["seconds"]:8.2f} s{extra}'
+                + ('  (scaled to 1000 steps)' if a.dry_run_cpu else '')
+            )
+    if guard.skipped:
+        print(f'  TIME GUARD tripped: skipped {", ".join(guard.skipped)}')
+    for n in notes:
+        print('  note: ' + n)
     if a.json:
-        a.json.write_text(json.dumps(dict(hardware=hw, args={k: str(v) for k, v in vars(a).items()}, rows=results,
-                                          skipped=guard.skipped, notes=notes, paper=PAPER), indent=2))
+        a.json.write_text(
+            json.dumps(
+                dict(
+                    hardware=hw, args={k: str(v) for k, v in vars(a).items()}, rows=results, skipped=guard.skipped, notes=notes, paper=PAPER
+                ),
+                indent=2,
+            )
+        )
     return 0
 
 

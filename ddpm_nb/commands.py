@@ -75,6 +75,8 @@ def check_memory(cfg, device):
     for flag, (nbytes, v, what) in need.items():
         if nbytes > free: raise UsageError(f'{flag} {v}: that needs more than {_gib(nbytes)} of memory ({what}) and {_gib(free)} is free; ask for less')
 
+def _bar(a) -> bool: return not a.quiet and sys.stderr.isatty()      # progress bars for a person at a terminal, not for logs
+
 def _out_path(s: str, flag: str) -> Path:
     "The path given to `flag`; the empty string is refused (it would write into the current folder)."
     if not s.strip(): raise UsageError(f"{flag} '' is empty: name a folder or file, for example {flag} runs/digits")
@@ -153,7 +155,7 @@ def _final_samples(tr, a, out: Path, n: int, metrics: dict) -> list:
     cond = {'label': torch.arange(n) % tr.num_classes} if tr.cfg.cond else {}
     _say(f'sampling {n} ({a.sampler}, {steps} steps) ...')
     t0 = time.time()
-    x = sample(tr.ema, tr.diffusion, n, sampler=a.sampler, steps=steps, seed=0, device=tr.device, progress=not a.quiet, **cond)
+    x = sample(tr.ema, tr.diffusion, n, sampler=a.sampler, steps=steps, seed=0, device=tr.device, progress=_bar(a), **cond)
     metrics.update(sampler=a.sampler, sample_steps=steps, sample_seconds=round(time.time() - t0, 1))
     if x.ndim == 4: return [_grid_png(x, out / 'samples.png')]
     import numpy as np
@@ -169,7 +171,7 @@ def _final_bpd(tr, a) -> dict:
               '(put held-out images in a test/ sub-folder to get it)', file=sys.stderr, flush=True)
         return {'bpd': None, 'bpd_skipped': 'no test split'}
     x0 = _test_images(tr.cfg, a.n_bpd).to(tr.device)
-    r = dataset_bpd(tr.ema, tr.diffusion, x0, t_stride=10, seed=0, progress=not a.quiet)
+    r = dataset_bpd(tr.ema, tr.diffusion, x0, t_stride=10, seed=0, progress=_bar(a))
     return {'bpd': r['bpd'], 'bpd_se': r['bpd_se'], 'bpd_t_stride': 10, 'bpd_n': len(x0), 'bpd_seconds': round(r['seconds'], 1)}
 
 # %% ../nbs/11_cli.ipynb #4e7f0b86
@@ -274,7 +276,7 @@ def cmd_sample(a) -> int:
     shape = tuple(meta['data_shape'])
     kind, kw = plan_output(out, a.n, shape), _guidance(a, model, meta)
     draw = lambda m, i: sample(model, diffusion, m, sampler=a.sampler, steps=a.steps, eta=a.eta, seed=a.seed + i * 2 ** 32,
-                               device=device, progress=not a.quiet, **kw)
+                               device=device, progress=_bar(a), **kw)
     t0 = time.time()
     real = _real_points(TrainConfig.from_dict(meta['config'])) if kind == 'scatter' else None
     where = write_samples(out, kind, a.n, shape, draw, real)
@@ -322,6 +324,8 @@ def cmd_export(a) -> int:
     if not isinstance(model, UNet): raise UsageError(f'{a.rundir} holds a {type(model).__name__}; only U-Net runs have a diffusers counterpart (UNet2DModel)')
     unet, scheduler = to_diffusers(model, diffusion)
     from diffusers import DDPMPipeline
+    from diffusers.utils import logging
+    logging.set_verbosity_error()
     DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(out)
     _say(f'{a.rundir} (step {meta["step"]}, {"raw" if a.no_ema else "EMA"} weights) → {out}: DDPMPipeline.from_pretrained({str(out)!r})')
     return 0
@@ -346,16 +350,18 @@ def cmd_import_diffusers(a) -> int:
         raise UsageError(f'{src} is not a diffusers DDPM folder: expected unet/config.json and scheduler/scheduler_config.json '
                          '(the layout DDPMPipeline.save_pretrained writes)')
     from diffusers import UNet2DModel, DDPMScheduler
+    from diffusers.utils import logging
+    logging.set_verbosity_error()                                    # diffusers' advice about other packages is not for our user
     model, diffusion = from_diffusers(UNet2DModel.from_pretrained(src / 'unet'), DDPMScheduler.from_pretrained(src / 'scheduler'))
     mc = model.cfg
     cfg = TrainConfig.recipe('paper', data=str(src), preset='cifar10', schedule=_schedule_name(diffusion), T=diffusion.num_timesteps,
                              mean_type=diffusion.mean_type, var_type=diffusion.var_type, cond=mc.num_classes is not None)
     with RunLock(out):
         check_rundir(out, cfg, overwrite=a.overwrite)
-        sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+        sd = {k: v.contiguous() for k, v in model.state_dict().items()}                 # EMA = raw weights: two copies on disk
         meta = {'step': 0, 'config': cfg.to_dict(), 'model_config': mc.to_dict(), 'data_shape': [mc.in_channels, mc.image_size, mc.image_size],
                 'num_classes': mc.num_classes, 'history': [], 'imported_from': str(src)}
-        save_checkpoint(out / 'checkpoint.safetensors', {**{f'model.{k}': v for k, v in sd.items()}, **{f'ema.{k}': v for k, v in sd.items()}}, meta)
+        save_checkpoint(out / 'checkpoint.safetensors', {**{f'model.{k}': v for k, v in sd.items()}, **{f'ema.{k}': v.clone() for k, v in sd.items()}}, meta)
         write_json(out / 'config.json', cfg.to_dict())
     _say(f'{src} → {out} (a run at step 0 with the {cfg.schedule} schedule, T={cfg.T}: sample it with `ddpm_nb sample {out}`)')
     return 0

@@ -160,10 +160,10 @@ def check_langevin_variance(answer):
             'set Var(x\') = Var(x) = v and solve the linear equation for v')
     print('correct')
 
-# %% ../nbs/13_guidance.ipynb #cd7b47b4
+# %% ../nbs/13_guidance.ipynb #f1253a5a
 import torch
 
-# %% ../nbs/13_guidance.ipynb #4e50ecc4
+# %% ../nbs/13_guidance.ipynb #34681fe9
 def _s13_close(a, b, tol=1e-9) -> bool: return torch.is_tensor(a) and a.shape == b.shape and bool((a - b).abs().max() <= tol)
 
 def check_classifier_guidance(fn):

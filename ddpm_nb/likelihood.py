@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from .schedules import NoiseSchedule, extract, q_sample
-from .posterior import q_posterior_mean_variance, posterior_coefficients
+from .posterior import q_posterior_mean_variance
 
 # %% auto #0
 __all__ = ['normal_kl', 'mean_flat', 'nats_to_bpd', 'approx_standard_normal_cdf', 'discretized_gaussian_log_likelihood',
@@ -49,9 +49,13 @@ def discretized_gaussian_log_likelihood(x: torch.Tensor, means: torch.Tensor, lo
     except RuntimeError: ok = False
     if not ok:
         raise ValueError(f'means {tuple(means.shape)} and log_scales {tuple(log_scales.shape)} must broadcast to the data shape {tuple(x.shape)}')
-    if x.numel() and x.detach().abs().max() > 1 + 1e-4:
+    if x.numel() and x.detach().abs().max() > 1 + 1e-4:          # reads a value: a host sync, so only at this public boundary
         raise ValueError(f'the discretized decoder expects 8-bit data scaled to [-1, 1] (k/127.5 - 1), got values up to '
                          f'{x.detach().abs().max().item():.3g}; for continuous data use gaussian_log_likelihood (decoder="gaussian")')
+    return _discretized_ll(x, means, log_scales, approx)
+
+def _discretized_ll(x, means, log_scales, approx=False):
+    "The decoder's log-probability without the checks (no host sync: used inside training and evaluation steps)."
     inv_std = torch.exp(-log_scales)
     centered = x - means
     plus_in, min_in = inv_std * (centered + 1 / 255), inv_std * (centered - 1 / 255)
@@ -77,12 +81,11 @@ def vb_terms_bpd(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, model_mea
         raise ValueError(f"decoder must be 'discretized' (8-bit data in [-1, 1]) or 'gaussian' (continuous data), got {decoder!r}")
     true_mean, _, true_log_var = q_posterior_mean_variance(x0, x_t, t, schedule)
     out = mean_flat(normal_kl(true_mean, true_log_var, model_mean, model_log_variance))
-    first = (t.to(out.device) == 0).nonzero().squeeze(1)                 # the decoder only where code t = 0 (paper t = 1)
-    if len(first):
-        ll = discretized_gaussian_log_likelihood if decoder == 'discretized' else gaussian_log_likelihood
-        mean, log_var = model_mean.expand(x0.shape)[first], model_log_variance.expand(x0.shape)[first]
-        out = out.index_put((first,), -mean_flat(ll(x0[first], mean, 0.5 * log_var)))
-    return nats_to_bpd(out)
+    # the decoder's term where code t = 0 (paper t = 1): computed for the whole batch and chosen with `where`, so no step
+    # reads a value on the host (selecting the t = 0 rows first would be a data-dependent shape: a sync per step)
+    ll = _discretized_ll if decoder == 'discretized' else gaussian_log_likelihood
+    dec = -mean_flat(ll(x0, model_mean.expand(x0.shape), 0.5 * model_log_variance.expand(x0.shape)))
+    return nats_to_bpd(torch.where(t.to(out.device) == 0, dec, out))
 
 # %% ../nbs/03_vlb.ipynb #priorbpd
 def prior_bpd(x0: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:

@@ -4,7 +4,6 @@
 
 # %% ../nbs/02_posterior.ipynb #3c2dd6b2
 from __future__ import annotations
-import math
 import torch
 from .schedules import NoiseSchedule, extract
 

@@ -1,4 +1,5 @@
 import os
+
 # Plots render off-screen under pytest.
 os.environ.setdefault('MPLBACKEND', 'Agg')
 # The plain suite's models are tiny: on a 2-core machine, torch's intra-op threads cost more in synchronisation than

@@ -5,6 +5,7 @@ test case per notebook and pytest's closing count. Heavy cells carry a flag from
 settings.ini (`#| slow`) and are skipped unless named in DDPM_NB_TEST_FLAGS, e.g.
 `DDPM_NB_TEST_FLAGS=slow python -m pytest tests` runs the full course.
 """
+
 import os
 from pathlib import Path
 

@@ -8,6 +8,7 @@
 
 A cell's source that starts with the line `%%md` is written as a Markdown cell (the line is dropped), with `set` too.
 """
+
 import json, re, sys, uuid
 from pathlib import Path
 
@@ -28,16 +29,20 @@ def _index(nb, sel):
         a, b = sel.split(':')
         return list(range(int(a or 0), int(b or len(cells))))
     hits = [i for i, c in enumerate(cells) if c.get('id') == sel]
-    if not hits: sys.exit(f'no cell {sel!r}')
+    if not hits:
+        sys.exit(f'no cell {sel!r}')
     return hits
 
 
 def _cell(src, md=False):
-    if src.startswith('%%md\n'): md, src = True, src[5:]
+    if src.startswith('%%md\n'):
+        md, src = True, src[5:]
     lines = src.splitlines(keepends=True)
-    if lines and lines[-1].endswith('\n'): lines[-1] = lines[-1][:-1]
+    if lines and lines[-1].endswith('\n'):
+        lines[-1] = lines[-1][:-1]
     c = {'cell_type': 'markdown' if md else 'code', 'id': uuid.uuid4().hex[:8], 'metadata': {}, 'source': lines}
-    if not md: c.update(execution_count=None, outputs=[])
+    if not md:
+        c.update(execution_count=None, outputs=[])
     return c
 
 
@@ -57,7 +62,8 @@ def main(argv):
             print(''.join(c['source']))
     elif cmd == 'grep':
         for i, c in enumerate(cells):
-            if re.search(rest[0], ''.join(c['source'])): print(f'[{i}] {c["cell_type"]} id={c.get("id")}')
+            if re.search(rest[0], ''.join(c['source'])):
+                print(f'[{i}] {c["cell_type"]} id={c.get("id")}')
     elif cmd == 'set':
         (i,) = _index(nb, rest[0])
         new = _cell(_read(rest[1:]))
