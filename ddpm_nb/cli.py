@@ -50,7 +50,7 @@ class _Help(argparse.HelpFormatter):
     "Each option's default printed once: appended unless the help already states one, or there is none to state."
     def _get_help_string(self, action):
         h = action.help or ''
-        if 'default' in h or not action.option_strings or action.default in (None, False, argparse.SUPPRESS): return h
+        if 'default' in h or not action.option_strings or any(action.default is v for v in (None, False, argparse.SUPPRESS)): return h
         return h + ' (default: %(default)s)'
 
 def _count(flag: str, least: int = 1):
@@ -128,6 +128,8 @@ def _eval_parser(sub):
     e.add_argument('--digits-fd', action='store_true', help="Fréchet distance, IS-like score and class histogram in the digits classifier's features")
     e.add_argument('--fid', action='store_true', help="Inception FID and Inception Score of samples against the run's training images")
     e.add_argument('--fid-weights', default=None, help='the file pt_inception-2015-12-05-6726825d.pth (default: $DDPM_NB_FID_WEIGHTS)')
+    e.add_argument('--fid-n-reference', type=_count('--fid-n-reference', 2), default=None,
+                   help="reference images for --fid: the first N of the run's training images (default: all; the statistics are cached)")
     e.add_argument('--n-samples', type=_count('--n-samples', 2), default=500, help='samples for the Fréchet distances')
     e.add_argument('--n-bpd', type=_count('--n-bpd'), default=None, help='test examples for bits/dim (default: all)')
     e.add_argument('--t-stride', type=_count('--t-stride'), default=10, help='evaluate every k-th term of the bound (1: all T)')

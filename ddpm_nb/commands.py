@@ -130,6 +130,7 @@ def _test_images(cfg, n: int | None = None):
 
 def _after_training(tr, a, out: Path, secs: float, start: int) -> int:
     "Rank 0 writes samples (grid; or scatter + .npy for 2-D points), bits/dim and metrics.json, then lists the files."
+    from ddpm_nb.runs import write_json
     if tr.rank != 0: return 0
     done, image = tr.step_count - start, len(tr.data_shape) == 3
     loss = tr.history[-1][1] if tr.history else None
@@ -138,7 +139,7 @@ def _after_training(tr, a, out: Path, secs: float, start: int) -> int:
     n = a.samples if a.samples is not None else (64 if image else 2000)
     if n: files += _final_samples(tr, a, out, n, metrics)
     if a.eval and image: metrics.update(_final_bpd(tr, a))
-    (out / 'metrics.json').write_text(json.dumps(metrics, indent=2)); files.append(str(out / 'metrics.json'))
+    write_json(out / 'metrics.json', metrics); files.append(str(out / 'metrics.json'))            # atomically
     _say(f'\ndone: {done} steps in {secs / 60:.1f} min ({done / max(secs, 1e-9):.1f} steps/s)'
          + (f'; final loss {loss:.4f}' if loss is not None else '')
          + (f'; test bits/dim ≈ {metrics["bpd"]:.3f} (first {metrics["bpd_n"]} test examples, every 10th term)' if metrics.get('bpd') is not None else ''))
@@ -189,6 +190,9 @@ def plan_output(out: Path, n: int, shape: tuple) -> str:
         most = MAX_GRID if image else MAX_POINTS
         if n > most: raise UsageError(f'-n {n}: a {kind} PNG shows at most {most:,} samples; write more to --out FILE.npy'
                                       + (' or --out FOLDER' if image else ''))
+        if 3 * n * 4 * math.prod(shape) > free_memory():             # the samples, their 8-bit copy and the picture
+            raise UsageError(f'-n {n}: a {kind} of these samples needs about {_gib(3 * n * 4 * math.prod(shape))} of memory and '
+                             f'{_gib(free_memory())} is free; write them to --out FILE.npy or a folder, which are written in chunks')
         return kind
     need = n * (4 * math.prod(shape) if kind == 'npy' else math.prod(shape) + 100)
     where = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
@@ -208,10 +212,6 @@ def _scatter_png(x, out: Path, real) -> str:
     from ddpm_nb.viz import points_png
     points_png(out, x, real)
     return f'{out} (scatter of {len(x):,} samples' + (f' beside {len(real):,} data points)' if real is not None else ')')
-
-def _real_points(cfg, n: int = 2000):
-    from ddpm_nb.data import dataset_tensor
-    return dataset_tensor(_dataset(cfg))[:n]
 
 # %% ../nbs/11_cli.ipynb #a99f588c
 def write_samples(out: Path, kind: str, n: int, shape: tuple, draw, real=None) -> str:
@@ -233,6 +233,10 @@ def write_samples(out: Path, kind: str, n: int, shape: tuple, draw, real=None) -
         if kind == 'npy': out.unlink(missing_ok=True)
         raise
     return f'{out} (array {(n, *shape)} in [-1, 1])' if kind == 'npy' else f'{out}/ ({n} PNGs)'
+
+def _real_points(cfg, n: int = 2000):
+    from ddpm_nb.data import dataset_tensor
+    return dataset_tensor(_dataset(cfg))[:n]
 
 def _png_files(x, folder: Path, start: int, n: int):
     from PIL import Image
@@ -306,8 +310,10 @@ def cmd_eval(a) -> int:
     if bpd: res = evaluate(model, diffusion, data=_test_images(cfg, a.n_bpd), bpd=True, fd=False, t_stride=a.t_stride, **kw)
     if dfd or fid:
         if cfg.root: os.environ['DDPM_NB_DATA'] = str(cfg.root)     # where evaluate reads the reference images
-        r = evaluate(model, diffusion, data=cfg.data, bpd=False, fd=dfd, inception_fid=fid, fid_weights=a.fid_weights, **kw)
-        res = {**res, **r, 'timings': {**res.get('timings', {}), **r['timings']}}
+        r = evaluate(model, diffusion, data=cfg.data, bpd=False, fd=dfd, inception_fid=fid, fid_weights=a.fid_weights,
+                     fid_n_reference=a.fid_n_reference, **kw)
+        t = res.get('timings', {})
+        res = {**res, **r, 'timings': {**t, **r['timings'], 'total': t.get('total', 0) + r['timings']['total']}}
     res = {'rundir': str(a.rundir), 'step': meta['step'], **res}
     for k, v in res.items(): _say(f'{k:>12}: {v:.4f}' if isinstance(v, float) else f'{k:>12}: {v}')
     if a.json: Path(a.json).write_text(json.dumps(res, indent=2, default=str))

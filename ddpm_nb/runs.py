@@ -84,8 +84,9 @@ class RunLockedError(CheckpointError):
 class RunLock:
     "An exclusive OS advisory lock on a run folder (`.lock`, holding the writer's PID); the OS drops it when the process ends."
     def __init__(self, rundir):
+        self.fd = None                                  # first: __del__ must work even if the folder cannot be made
         self.rundir = Path(rundir); self.rundir.mkdir(parents=True, exist_ok=True)
-        self.path, self.fd = self.rundir / '.lock', None
+        self.path = self.rundir / '.lock'
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try: import fcntl
         except ImportError:

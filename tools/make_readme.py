@@ -17,9 +17,9 @@ def render() -> str:
         src = ''.join(c['source']).strip()
         if not src or src.startswith('#| hide'):
             continue
-        # links between notebooks are relative to nbs/; from the README they go through nbs/
+        # links to notebooks and images are relative to nbs/; from the README they go through nbs/
         if c['cell_type'] == 'markdown':
-            parts.append(re.sub(r'\]\((\w+\.ipynb)\)', r'](nbs/\1)', src))
+            parts.append(re.sub(r'\]\(((?:\w+\.ipynb)|(?:images/[\w./-]+))\)', r'](nbs/\1)', src))
         elif c['cell_type'] == 'code':
             lines = [l for l in src.splitlines() if not l.startswith('#|')]
             parts.append('```python\n' + '\n'.join(lines) + '\n```')
