@@ -91,7 +91,7 @@ def _train_parser(sub):
     g.add_argument('--quiet', action='store_true', help='no progress bar or log lines')
     return t
 
-# %% ../nbs/11_cli.ipynb #8ca73774
+# %% ../nbs/11_cli.ipynb #298a2b2d
 def _run_flags(p):
     "Flags shared by the commands that read a run folder."
     p.add_argument('rundir', help='a run folder written by `ddpm_nb train` (or `ddpm_nb import-diffusers`)')
@@ -140,7 +140,7 @@ def _eval_parser(sub):
     e.add_argument('--json', default=None, help='also write the numbers to this JSON file')
     return e
 
-# %% ../nbs/11_cli.ipynb #afd26e00
+# %% ../nbs/11_cli.ipynb #7d1870fc
 def _port_parsers(sub):
     x = sub.add_parser('export', formatter_class=_Help, help='write a run as a diffusers DDPM folder',
                        description='Write a run as a folder that diffusers loads offline with DDPMPipeline.from_pretrained(DIR): '
