@@ -54,7 +54,8 @@ from ddpm_nb.diffusion import GaussianDiffusion  # noqa: E402
 from ddpm_nb.models import UNet, UNetConfig, count_parameters  # noqa: E402
 from ddpm_nb.interop import load_diffusers_unet_weights  # noqa: E402
 from ddpm_nb.accel import FastDenoiser, count_syncs  # noqa: E402
-from ddpm_nb.sampling import sample  # noqa: E402
+from ddpm_nb.sampling import p_sample_loop_progressive, sample  # noqa: E402
+from ddpm_nb.respace import respace  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer  # noqa: E402
 
 PAPER = dict(train_steps_per_s=21.0, sample_256_s=17.0)  # TPU v3-8, Ho et al. 2020, appendix B
@@ -135,9 +136,11 @@ def sync_check(num, cfg, data, ours, diffusion, device, a) -> dict:
         tr.step()
     x = torch.randn((8, cfg.in_channels, cfg.image_size, cfg.image_size), device=device)
     out = {}
+    steps = p_sample_loop_progressive(ours, respace(diffusion, 40), x.shape, noise=x)  # the loop, step by step
+    next(steps)  # its entry checks happen here, once
     for what, fn in (
         ('train', lambda: [tr.step() for _ in range(20)]),
-        ('sample', lambda: sample(ours, diffusion, x.shape, sampler='ancestral', steps=20, noise=x, progress=False)),
+        ('sample', lambda: [next(steps) for _ in range(20)]),
     ):
         if device == 'cuda':
             sync(device)
@@ -323,14 +326,14 @@ def main(argv=None):
             preset='cifar10',
             batch_size=a.batch,
             device=device,
-            compile=compile_ and can_compile,
+            compile='default' if (compile_ and can_compile) else 'none',
             log_every=10**9,
             ckpt_every=10**9,
             steps=10**9,
             **({'amp': 'bf16', 'channels_last': True} if device == 'cpu' else {}),
         )
         if device == 'cpu':  # the dry run: the tiny config instead of the 35.7M preset
-            import ddpm_nb.training as T
+            import ddpm_nb.models as T
 
             old = T.PRESETS['cifar10']
             T.PRESETS['cifar10'] = cfg

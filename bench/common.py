@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from ddpm_nb.models import PRESETS  # noqa: F401  (re-exported: the benchmarks read the presets from here)
 from ddpm_nb.models import UNetConfig, count_parameters  # noqa: E402
 
 

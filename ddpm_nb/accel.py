@@ -53,6 +53,7 @@ class FastDenoiser(nn.Module):
         if self.channels_last: model.to(memory_format=torch.channels_last)
         self.net = torch.compile(model) if compile else model
         self.cfg, self.data_shape = getattr(model, 'cfg', None), model_data_shape(model)   # for `sample`'s shape
+        self.train(model.training)          # mirror the model's mode: a wrapper left in training mode would switch dropout on
 
     def forward(self, x, t, *args, **kw):
         if self.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
