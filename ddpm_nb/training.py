@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_training.ipynb #3b910316
 from __future__ import annotations
-import copy, dataclasses, math, os, shutil
+import atexit, copy, dataclasses, math, os, shutil
 import multiprocessing as mp
 from functools import partial
 from pathlib import Path
@@ -50,6 +50,9 @@ def maybe_init_distributed(device: torch.device):
     "Join the process group torchrun describes in the environment (gloo on CPU, NCCL on CUDA)."
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        # leave the group before the interpreter ends: gloo's threads torn down at exit can abort the process
+        # ('terminate called without an active exception', seen once in CI on the 2-process test below)
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
 
 # %% ../nbs/07_training.ipynb #ff514418
 class Trainer:
