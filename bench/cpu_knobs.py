@@ -2,7 +2,10 @@
 diffusers recipe in the same process (all alternated, medians of --repeats).
 
 Knobs (each its own Trainer with the same seed, 'digits' preset, batch --batch):
-  default            TrainConfig() on CPU: fp32, NCHW, for-loop AdamW, per-parameter EMA lerp
+  default            TrainConfig() on CPU: what the library does now (since session 2: fp32, channels-last, fused AdamW,
+                     one foreach EMA lerp)
+  nchw               TrainConfig(channels_last=False): the plain NCHW layout (compare under AVX2-only kernels:
+                     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
   channels_last      TrainConfig(channels_last=True)
   fused_adamw        torch.optim.AdamW(fused=True) (CPU fused kernel, torch >= 2.4)
   foreach_ema        EMA update with one torch._foreach_lerp_ call instead of a Python loop
@@ -28,7 +31,7 @@ import ddpm_nb.training as T  # noqa: E402
 from ddpm_nb.data import get_dataset  # noqa: E402
 from ddpm_nb.training import TrainConfig, Trainer, dataset_tensor  # noqa: E402
 
-ALL = 'default,channels_last,fused_adamw,foreach_ema,all3,bf16,flush_denormal,2threads,1thread,diffusers'
+ALL = 'default,nchw,channels_last,fused_adamw,foreach_ema,all3,bf16,flush_denormal,2threads,1thread,diffusers'
 
 
 @torch.no_grad()
@@ -45,6 +48,8 @@ class Knob:
         cfg = base
         if name in ('channels_last', 'all3'):
             cfg = dataclasses.replace(cfg, channels_last=True)
+        if name == 'nchw':
+            cfg = dataclasses.replace(cfg, channels_last=False)
         if name == 'bf16':
             cfg = dataclasses.replace(cfg, amp='bf16')
         self.tr = Trainer(cfg, data=data)
