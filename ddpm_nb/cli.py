@@ -31,7 +31,7 @@ def add_config_flags(p, cls, defaults=None, notes: dict | None = None):
         optional, dv = f.metadata.get('optional', type(None) in args), getattr(d, f.name)
         shown = notes.get(f.name, 'auto' if base is bool and dv is None else _show(dv))
         h = f.metadata.get('help', '')
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=h if 'default' in h else f'{h} (default: {shown})')
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=h if 'default:' in h else f'{h} (default: {shown})')
         if base is bool: p.add_argument(_flag(f), action=argparse.BooleanOptionalAction, **kw)
         else:
             c = f.metadata.get('choices')
@@ -50,7 +50,7 @@ class _Help(argparse.HelpFormatter):
     "Each option's default printed once: appended unless the help already states one, or there is none to state."
     def _get_help_string(self, action):
         h = action.help or ''
-        if 'default' in h or not action.option_strings or any(action.default is v for v in (None, False, argparse.SUPPRESS)): return h
+        if 'default:' in h or not action.option_strings or any(action.default is v for v in (None, False, argparse.SUPPRESS)): return h
         return h + ' (default: %(default)s)'
 
 def _count(flag: str, least: int = 1):
@@ -65,15 +65,16 @@ def _count(flag: str, least: int = 1):
 # %% ../nbs/11_cli.ipynb #8ca73774
 TRAIN_HELP = ("Train a DDPM (Ho et al. 2020). Every TrainConfig field is a flag; the defaults are the paper's (T=1000, linear "
               "β 1e-4→0.02, ε-prediction, L_simple, lr 2e-4, EMA 0.9999, gradient clipping 1) with a laptop-sized network and "
-              "run length, and --data digits uses the 'digits' recipe (notebook 07). After training: a sample grid drawn with "
+              "run length; --data digits uses the 'digits' recipe and the 2-D toys the 'toy2d' recipe (notebook 07). After training: a sample grid drawn with "
               "DDIM in 50 steps (--sampler ancestral: the paper's sampler, all T steps) and bits/dim on the first 100 test "
               "examples with every 10th term of the bound (--n-bpd; `ddpm_nb eval --bpd` for the whole test split).")
 
 def _train_parser(sub):
     from ddpm_nb.config import TrainConfig
-    paper, digits = TrainConfig.recipe('paper'), TrainConfig.recipe('digits')
-    notes = {f.name: f'{_show(getattr(paper, f.name))}; with --data digits: {_show(getattr(digits, f.name))}'
-             for f in dataclasses.fields(TrainConfig) if getattr(paper, f.name) != getattr(digits, f.name) and f.name not in ('data', 'preset')}
+    paper, digits, toy = (TrainConfig.recipe(r) for r in ('paper', 'digits', 'toy2d'))
+    notes = {f.name: f'{_show(getattr(paper, f.name))}; with --data digits: {_show(getattr(digits, f.name))}; 2-D toys: {_show(getattr(toy, f.name))}'
+             for f in dataclasses.fields(TrainConfig) if f.name not in ('data', 'preset')
+             and not getattr(paper, f.name) == getattr(digits, f.name) == getattr(toy, f.name)}
     notes.update(data='digits', preset='follows --data: digits → digits, 2-D toys → mlp2d, otherwise cifar10')
     t = sub.add_parser('train', formatter_class=_Help, help='train a DDPM (default: the bundled digits)', description=TRAIN_HELP)
     add_config_flags(t.add_argument_group('training: one flag per TrainConfig field (notebook 07)'), TrainConfig, paper, notes)

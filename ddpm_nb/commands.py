@@ -40,12 +40,14 @@ def default_preset(data: str) -> str:
     return 'mlp2d' if name in TOY_2D else 'digits' if name == 'digits' else 'cifar10'
 
 def train_config(given: dict):
-    """The `TrainConfig` that `ddpm_nb train` runs: the recipe for the data ('digits'; else 'paper' with a preset that suits
-    the data), then every flag given. TrainConfig validates it, once; its ValueError becomes a UsageError naming the flag."""
+    """The `TrainConfig` that `ddpm_nb train` runs: the recipe for the data ('digits', 'toy2d' for the 2-D toys; else 'paper'
+    with a preset that suits the data), then every flag given. TrainConfig validates it, once; its ValueError becomes a UsageError naming the flag."""
     from ddpm_nb.config import TrainConfig
     data = given.get('data', 'digits')
     try:
-        base = TrainConfig.recipe('digits') if data == 'digits' else TrainConfig.recipe('paper', data=data, preset=default_preset(data))
+        preset = default_preset(data)
+        base = (TrainConfig.recipe('digits') if data == 'digits' else TrainConfig.recipe('toy2d', data=data) if preset == 'mlp2d'
+                else TrainConfig.recipe('paper', data=data, preset=preset))
         return dataclasses.replace(base, **given)
     except ValueError as e: raise UsageError(_as_flags(' '.join(str(e).split()))) from None
 
@@ -140,6 +142,7 @@ def _after_training(tr, a, out: Path, secs: float, start: int) -> int:
     if n: files += _final_samples(tr, a, out, n, metrics)
     if a.eval and image: metrics.update(_final_bpd(tr, a))
     write_json(out / 'metrics.json', metrics); files.append(str(out / 'metrics.json'))            # atomically
+    files += [str(f) for f in (out / 'metrics.csv', out / 'loss.png') if f.exists()]             # the training log and its curve
     _say(f'\ndone: {done} steps in {secs / 60:.1f} min ({done / max(secs, 1e-9):.1f} steps/s)'
          + (f'; final loss {loss:.4f}' if loss is not None else '')
          + (f'; test bits/dim ≈ {metrics["bpd"]:.3f} (first {metrics["bpd_n"]} test examples, every 10th term)' if metrics.get('bpd') is not None else ''))

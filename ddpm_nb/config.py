@@ -97,7 +97,9 @@ def validate(self: TrainConfig):
 # %% ../nbs/07_training.ipynb #22f457e0
 RECIPES = {'paper': {},                        # the defaults: the paper's settings, with a CPU-sized run length
            # the course's CPU recipe for the bundled digits (bench/quality_per_minute.py: a better Fréchet distance per CPU-minute)
-           'digits': dict(data='digits', preset='digits', steps=2000, batch_size=32, lr=4e-4, warmup_steps=100)}
+           'digits': dict(data='digits', preset='digits', steps=2000, batch_size=32, lr=4e-4, warmup_steps=100),
+           # the 2-D toys: points are cheap, so large batches and a higher rate (notebook 11: the paper's settings give a blob)
+           'toy2d': dict(data='moons', preset='mlp2d', steps=3000, batch_size=512, lr=2e-3, warmup_steps=100)}
 _LEGACY = {'compile': {False: 'none', True: 'default'}, 'grad_clip': {0: None}}    # values older runs stored
 
 @patch
@@ -114,7 +116,7 @@ def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
 
 @patch(cls_method=True)
 def recipe(cls: TrainConfig, name: str, **overrides) -> TrainConfig:
-    "A named recipe — 'paper' (the defaults) or 'digits' (the course's CPU recipe for the bundled digits) — with `overrides`."
+    "A named recipe — 'paper' (the defaults), 'digits' (the course's CPU recipe for the bundled digits) or 'toy2d' (the 2-D toys) — with `overrides`."
     if name not in RECIPES: raise ValueError(f'unknown recipe {name!r}; choose one of {", ".join(RECIPES)}')
     return cls(**{**RECIPES[name], **overrides})
 
